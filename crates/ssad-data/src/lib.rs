@@ -1,0 +1,2 @@
+//! Dataset readers, manifests and protocols.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Anomaly-detection metrics (pure Rust, no tensor library).
+#![warn(missing_docs)]

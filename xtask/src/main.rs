@@ -1,0 +1,38 @@
+//! `cargo xtask`: the project's automation, one binary with subcommands.
+//!
+//! The xtask only orchestrates: the algorithms live in the library crates.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod data;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ssad project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check or fetch the datasets named in `datasets/`.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// The workspace root, whatever directory the xtask is run from.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Data(cmd) => data::run(cmd),
+    }
+}
