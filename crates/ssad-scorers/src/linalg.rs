@@ -1,0 +1,570 @@
+//! Dense symmetric linear algebra in `f64`: eigendecomposition, pseudo-inverse
+//! and covariance estimates, written out here so the crate needs no LAPACK.
+//!
+//! Matrices are row-major `n x n` slices. The eigensolver is Householder
+//! tridiagonalisation followed by implicit QL with Wilkinson-style shifts; both
+//! steps keep their inner loops on contiguous rows so they vectorise and split
+//! over rayon for the `d ~ 1000` feature widths of deep embeddings.
+
+use rayon::prelude::*;
+use ssad_core::MatrixView;
+
+use crate::{Error, Result};
+
+/// Below this width the rayon overhead outweighs the parallel speed-up.
+const PAR_MIN: usize = 96;
+
+/// Rows per block when accumulating `X^T X`: large enough to amortise the
+/// `d x d` accumulator traffic, small enough that a block stays in cache.
+const GRAM_BLOCK: usize = 128;
+
+/// Eigenvalues and eigenvectors of a symmetric matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SymmetricEigen {
+    /// Matrix order.
+    pub n: usize,
+    /// Eigenvalues in ascending order (the order of `numpy.linalg.eigh`).
+    pub values: Vec<f64>,
+    /// Eigenvectors as **rows**: row `i` (`vectors[i * n..(i + 1) * n]`) is the
+    /// unit eigenvector of `values[i]`. This is the transpose of numpy's layout.
+    pub vectors: Vec<f64>,
+}
+
+impl SymmetricEigen {
+    /// The unit eigenvector of `values[i]`.
+    pub fn vector(&self, i: usize) -> &[f64] {
+        &self.vectors[i * self.n..(i + 1) * self.n]
+    }
+}
+
+/// Eigendecomposition of the symmetric `n x n` matrix `a` (row-major). Like
+/// `numpy.linalg.eigh` only the lower triangle is read.
+pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
+    if a.len() != n * n {
+        return Err(Error::Fit(format!(
+            "eigendecomposition needs {n} x {n} = {} values, got {}",
+            n * n,
+            a.len()
+        )));
+    }
+    if let Some(p) = a.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Fit(format!(
+            "matrix entry ({}, {}) is {}",
+            p / n.max(1),
+            p % n.max(1),
+            a[p]
+        )));
+    }
+    let mut work = a.to_vec();
+    for i in 0..n {
+        for j in 0..i {
+            work[j * n + i] = work[i * n + j];
+        }
+    }
+    let (mut diag, mut off, betas) = tridiagonalize(&mut work, n);
+    let mut vectors = householder_product_transposed(&work, &betas, n);
+    tridiagonal_ql(&mut diag, &mut off, &mut vectors, n)?;
+
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| diag[i].total_cmp(&diag[j]));
+    let values = order.iter().map(|&i| diag[i]).collect();
+    let mut sorted = Vec::with_capacity(n * n);
+    for &i in &order {
+        sorted.extend_from_slice(&vectors[i * n..(i + 1) * n]);
+    }
+    Ok(SymmetricEigen {
+        n,
+        values,
+        vectors: sorted,
+    })
+}
+
+/// Reduces the symmetric `a` to tridiagonal form `Q^T a Q` by Householder
+/// reflections `H_k = I - beta_k v_k v_k^T`. Returns the diagonal, the
+/// off-diagonal (`off[i]` couples `i` and `i + 1`) and the `beta_k`; `v_k` is
+/// left in row `k` of `a`, columns `k + 1..n`.
+fn tridiagonalize(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut diag = vec![0.0; n];
+    let mut off = vec![0.0; n.saturating_sub(1)];
+    let mut betas = vec![0.0; n.saturating_sub(2)];
+    let mut p = vec![0.0; n];
+    for k in 0..n.saturating_sub(2) {
+        diag[k] = a[k * n + k];
+        let m = n - k - 1;
+        let (head, tail) = a.split_at_mut((k + 1) * n);
+        let v = &mut head[k * n + k + 1..(k + 1) * n];
+        let scale = v.iter().fold(0.0f64, |s, x| s.max(x.abs()));
+        let rest: f64 = v[1..].iter().map(|x| (x / scale.max(f64::MIN_POSITIVE)).powi(2)).sum();
+        if scale == 0.0 || rest == 0.0 {
+            // Column already reduced: H_k = I.
+            off[k] = v[0];
+            continue;
+        }
+        let x0 = v[0] / scale;
+        let norm = (x0 * x0 + rest).sqrt();
+        // alpha takes the sign opposite to x0 so v0 = x0 - alpha does not cancel.
+        let alpha = if x0 >= 0.0 { -norm } else { norm };
+        for x in v.iter_mut() {
+            *x /= scale;
+        }
+        v[0] = x0 - alpha;
+        let vtv = v[0] * v[0] + rest;
+        let beta = 2.0 / vtv;
+        betas[k] = beta;
+        off[k] = alpha * scale;
+
+        // Trailing block B = rows/cols k+1.. of a. p = beta B v; w = p - (beta/2)(p.v) v;
+        // B <- B - v w^T - w v^T.
+        let v: &[f64] = v;
+        let p = &mut p[..m];
+        let row_dot = |row: &[f64]| -> f64 { beta * dot(&row[k + 1..], v) };
+        if m >= PAR_MIN {
+            p.par_iter_mut()
+                .zip(tail.par_chunks(n))
+                .for_each(|(pi, row)| *pi = row_dot(row));
+        } else {
+            for (pi, row) in p.iter_mut().zip(tail.chunks(n)) {
+                *pi = row_dot(row);
+            }
+        }
+        let half_k = 0.5 * beta * dot(p, v);
+        for (pi, vi) in p.iter_mut().zip(v) {
+            *pi -= half_k * vi;
+        }
+        let w: &[f64] = p;
+        let update = |(i, row): (usize, &mut [f64])| {
+            let (vi, wi) = (v[i], w[i]);
+            for ((r, vj), wj) in row[k + 1..].iter_mut().zip(v).zip(w) {
+                *r -= vi * wj + wi * vj;
+            }
+        };
+        if m >= PAR_MIN {
+            tail.par_chunks_mut(n).enumerate().for_each(update);
+        } else {
+            tail.chunks_mut(n).enumerate().for_each(update);
+        }
+    }
+    if n >= 2 {
+        diag[n - 2] = a[(n - 2) * n + n - 2];
+        off[n - 2] = a[(n - 1) * n + n - 2];
+    }
+    if n >= 1 {
+        diag[n - 1] = a[(n - 1) * n + n - 1];
+    }
+    (diag, off, betas)
+}
+
+/// Forms `Q^T` for `Q = H_0 H_1 ... H_{n-3}` from the reflections left in `a`.
+fn householder_product_transposed(a: &[f64], betas: &[f64], n: usize) -> Vec<f64> {
+    let mut q = vec![0.0; n * n];
+    for i in 0..n {
+        q[i * n + i] = 1.0;
+    }
+    let mut u = vec![0.0; n];
+    // Applying the reflections last-first keeps each update inside the
+    // trailing block, where Q still differs from the identity.
+    for k in (0..betas.len()).rev() {
+        let beta = betas[k];
+        if beta == 0.0 {
+            continue;
+        }
+        let v = &a[k * n + k + 1..(k + 1) * n];
+        let m = v.len();
+        let u = &mut u[..m];
+        u.fill(0.0);
+        for (vi, row) in v.iter().zip(q[(k + 1) * n..].chunks(n)) {
+            axpy(*vi, &row[k + 1..], u);
+        }
+        let u: &[f64] = u;
+        let update = |(i, row): (usize, &mut [f64])| axpy(-beta * v[i], u, &mut row[k + 1..]);
+        if m >= PAR_MIN {
+            q[(k + 1) * n..].par_chunks_mut(n).enumerate().for_each(update);
+        } else {
+            q[(k + 1) * n..].chunks_mut(n).enumerate().for_each(update);
+        }
+    }
+    transpose(&q, n)
+}
+
+/// Diagonalises the symmetric tridiagonal matrix (`diag`, `off`) by implicit QL
+/// iterations, applying every rotation to the rows of `vt` (rows = vectors).
+fn tridiagonal_ql(diag: &mut [f64], off: &[f64], vt: &mut [f64], n: usize) -> Result<()> {
+    // e[i] couples i and i + 1; e[n - 1] is a zero sentinel.
+    let mut e = off.to_vec();
+    e.push(0.0);
+    const MAX_SWEEPS: usize = 60;
+    for l in 0..n {
+        let mut sweeps = 0;
+        loop {
+            let mut m = l;
+            while m + 1 < n {
+                let dd = diag[m].abs() + diag[m + 1].abs();
+                if e[m].abs() <= f64::EPSILON * dd {
+                    break;
+                }
+                m += 1;
+            }
+            if m == l {
+                break;
+            }
+            sweeps += 1;
+            if sweeps > MAX_SWEEPS {
+                return Err(Error::Fit(format!(
+                    "eigendecomposition did not converge for eigenvalue {l}"
+                )));
+            }
+            // Shift from the leading 2x2 block, whose eigenvalue closer to diag[l] it is.
+            let mut g = (diag[l + 1] - diag[l]) / (2.0 * e[l]);
+            let mut r = g.hypot(1.0);
+            g = diag[m] - diag[l] + e[l] / (g + r.copysign(g));
+            let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
+            let mut deflated = false;
+            let mut i = m;
+            while i > l {
+                i -= 1;
+                let f = s * e[i];
+                let b = c * e[i];
+                r = f.hypot(g);
+                e[i + 1] = r;
+                if r == 0.0 {
+                    // Underflow: the problem splits here; restart the sweep.
+                    diag[i + 1] -= p;
+                    e[m] = 0.0;
+                    deflated = true;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = diag[i + 1] - p;
+                r = (diag[i] - g) * s + 2.0 * c * b;
+                p = s * r;
+                diag[i + 1] = g + p;
+                g = c * r - b;
+                let (lo, hi) = vt.split_at_mut((i + 1) * n);
+                let row_i = &mut lo[i * n..];
+                let row_next = &mut hi[..n];
+                for (zi, zn) in row_i.iter_mut().zip(row_next.iter_mut()) {
+                    let t = *zn;
+                    *zn = s * *zi + c * t;
+                    *zi = c * *zi - s * t;
+                }
+            }
+            if deflated {
+                continue;
+            }
+            diag[l] -= p;
+            e[l] = g;
+            e[m] = 0.0;
+        }
+    }
+    Ok(())
+}
+
+/// Moore-Penrose pseudo-inverse of a symmetric matrix with numpy's cutoff:
+/// eigenvalues with `|lambda| <= rcond * max |lambda|` are treated as zero, as
+/// `numpy.linalg.pinv(a, rcond)` does with the singular values `|lambda|`.
+pub(crate) fn pinv_symmetric(a: &[f64], n: usize, rcond: f64) -> Result<Vec<f64>> {
+    let eig = symmetric_eigen(a, n)?;
+    Ok(pinv_from_eigen(&eig, rcond))
+}
+
+/// The pseudo-inverse `V diag(1 / lambda) V^T` over the eigenvalues above the cutoff.
+pub(crate) fn pinv_from_eigen(eig: &SymmetricEigen, rcond: f64) -> Vec<f64> {
+    let n = eig.n;
+    let largest = eig.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let cutoff = rcond * largest;
+    // Scaled copies of the kept eigenvectors: w_k = v_k / lambda_k.
+    let kept: Vec<(usize, f64)> = eig
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.abs() > cutoff)
+        .map(|(k, &l)| (k, l))
+        .collect();
+    let scaled: Vec<Vec<f64>> = kept
+        .iter()
+        .map(|&(k, l)| eig.vector(k).iter().map(|x| x / l).collect())
+        .collect();
+    let mut out = vec![0.0; n * n];
+    let fill = |(i, row): (usize, &mut [f64])| {
+        for (&(k, _), w) in kept.iter().zip(&scaled) {
+            axpy(eig.vectors[k * n + i], w, row);
+        }
+    };
+    if n >= PAR_MIN {
+        out.par_chunks_mut(n.max(1)).enumerate().for_each(fill);
+    } else {
+        out.chunks_mut(n.max(1)).enumerate().for_each(fill);
+    }
+    out
+}
+
+/// Column means of `x` in `f64`.
+pub(crate) fn column_means(x: MatrixView<'_>) -> Vec<f64> {
+    let d = x.cols();
+    let mut sum = vec![0.0f64; d];
+    for row in x.iter_rows() {
+        for (s, &v) in sum.iter_mut().zip(row) {
+            *s += f64::from(v);
+        }
+    }
+    let n = x.rows().max(1) as f64;
+    sum.iter_mut().for_each(|s| *s /= n);
+    sum
+}
+
+/// `sum_i (x_i - mean)(x_i - mean)^T` over the rows of `x`, in `f64`
+/// (the full symmetric `d x d` matrix, row-major).
+pub(crate) fn centered_gram(x: MatrixView<'_>, mean: &[f64]) -> Vec<f64> {
+    let d = x.cols();
+    let blocks: Vec<&[f32]> = x.as_slice().chunks(GRAM_BLOCK * d.max(1)).collect();
+    let gram_of_block = |block: &[f32]| -> Vec<f64> {
+        let b = block.len() / d.max(1);
+        // Column-major centred copy so every (i, j) entry is one contiguous dot product.
+        let mut cols = vec![0.0f64; d * b];
+        for (r, row) in block.chunks_exact(d).enumerate() {
+            for (j, (&v, m)) in row.iter().zip(mean).enumerate() {
+                cols[j * b + r] = f64::from(v) - m;
+            }
+        }
+        let mut g = vec![0.0f64; d * d];
+        for i in 0..d {
+            let ci = &cols[i * b..(i + 1) * b];
+            for j in i..d {
+                g[i * d + j] = dot(ci, &cols[j * b..(j + 1) * b]);
+            }
+        }
+        g
+    };
+    let add = |mut a: Vec<f64>, b: Vec<f64>| {
+        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+        a
+    };
+    let mut g = blocks
+        .par_iter()
+        .map(|blk| gram_of_block(blk))
+        .reduce(|| vec![0.0f64; d * d], add);
+    for i in 0..d {
+        for j in 0..i {
+            g[i * d + j] = g[j * d + i];
+        }
+    }
+    g
+}
+
+/// Maximum-likelihood covariance (`numpy.cov(x.T, bias=True)`) and the mean.
+pub(crate) fn empirical_covariance(x: MatrixView<'_>) -> (Vec<f64>, Vec<f64>) {
+    let mean = column_means(x);
+    let mut cov = centered_gram(x, &mean);
+    let n = x.rows().max(1) as f64;
+    cov.iter_mut().for_each(|c| *c /= n);
+    (mean, cov)
+}
+
+/// Ledoit-Wolf shrunk covariance as `sklearn.covariance.LedoitWolf` with
+/// `assume_centered=False`: returns `(mean, covariance, shrinkage)`.
+///
+/// scikit-learn accumulates the shrinkage sums over feature blocks of 1000 to
+/// bound memory; the sums are the same, so they are taken here in closed form:
+/// `sum_jk (X2^T X2)_jk = sum_i |x_i|^4` and `sum_jk (X^T X)_jk^2 = n^2 |S|_F^2`.
+pub(crate) fn ledoit_wolf(x: MatrixView<'_>) -> (Vec<f64>, Vec<f64>, f64) {
+    let (mean, mut cov) = empirical_covariance(x);
+    let d = x.cols();
+    if d <= 1 {
+        // One feature: every shrinkage gives the same matrix; sklearn reports 0.
+        return (mean, cov, 0.0);
+    }
+    let n = x.rows() as f64;
+    let df = d as f64;
+    let trace: f64 = (0..d).map(|i| cov[i * d + i]).sum();
+    let mu = trace / df;
+    let fourth: f64 = x
+        .iter_rows()
+        .map(|row| {
+            let sq: f64 = row
+                .iter()
+                .zip(&mean)
+                .map(|(&v, m)| (f64::from(v) - m).powi(2))
+                .sum();
+            sq * sq
+        })
+        .sum();
+    let frob2: f64 = cov.iter().map(|c| c * c).sum();
+    let beta = (fourth / n - frob2) / (df * n);
+    let delta = (frob2 - 2.0 * mu * trace + df * mu * mu) / df;
+    let beta = beta.min(delta);
+    let shrinkage = if beta == 0.0 { 0.0 } else { beta / delta };
+    cov.iter_mut().for_each(|c| *c *= 1.0 - shrinkage);
+    for i in 0..d {
+        cov[i * d + i] += shrinkage * mu;
+    }
+    (mean, cov, shrinkage)
+}
+
+/// `x^T a x` for the symmetric row-major `a`.
+pub(crate) fn quadratic_form(a: &[f64], x: &[f64]) -> f64 {
+    let n = x.len();
+    a.chunks_exact(n.max(1))
+        .zip(x)
+        .map(|(row, xi)| xi * dot(row, x))
+        .sum()
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    // Four accumulators break the add dependency chain so the loop vectorises.
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+fn transpose(a: &[f64], n: usize) -> Vec<f64> {
+    let mut t = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            t[j * n + i] = a[i * n + j];
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reconstruct(eig: &SymmetricEigen) -> Vec<f64> {
+        let n = eig.n;
+        let mut out = vec![0.0; n * n];
+        for (k, &l) in eig.values.iter().enumerate() {
+            let v = eig.vector(k);
+            for i in 0..n {
+                for j in 0..n {
+                    out[i * n + j] += l * v[i] * v[j];
+                }
+            }
+        }
+        out
+    }
+
+    fn lcg_matrix(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let v = next();
+                a[i * n + j] = v;
+                a[j * n + i] = v;
+            }
+        }
+        a
+    }
+
+    fn assert_decomposes(a: &[f64], n: usize, tol: f64) {
+        let eig = symmetric_eigen(a, n).unwrap();
+        let back = reconstruct(&eig);
+        let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (x, y) in a.iter().zip(&back) {
+            assert!((x - y).abs() <= tol * scale, "{x} vs {y}");
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let d = dot(eig.vector(i), eig.vector(j));
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((d - want).abs() < tol, "v{i}.v{j} = {d}");
+            }
+        }
+        assert!(eig.values.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn decomposes_random_symmetric_matrices() {
+        for (n, seed) in [(1, 1), (2, 2), (3, 3), (7, 4), (40, 5), (130, 6)] {
+            assert_decomposes(&lcg_matrix(n, seed), n, 1e-12);
+        }
+    }
+
+    #[test]
+    fn handles_repeated_and_zero_eigenvalues() {
+        let n = 6;
+        let mut eye = vec![0.0; n * n];
+        for i in 0..n {
+            eye[i * n + i] = 2.0;
+        }
+        assert_decomposes(&eye, n, 1e-14);
+        assert_decomposes(&vec![0.0; n * n], n, 1e-14);
+        // Rank one: u u^T.
+        let u: Vec<f64> = (0..n).map(|i| i as f64 - 2.5).collect();
+        let r1: Vec<f64> = (0..n * n).map(|p| u[p / n] * u[p % n]).collect();
+        assert_decomposes(&r1, n, 1e-13);
+        // Already tridiagonal and diagonal inputs skip reflections.
+        let diag: Vec<f64> = (0..n * n)
+            .map(|p| if p / n == p % n { (p / n) as f64 - 3.0 } else { 0.0 })
+            .collect();
+        assert_decomposes(&diag, n, 1e-14);
+    }
+
+    #[test]
+    fn reads_only_the_lower_triangle() {
+        let n = 5;
+        let a = lcg_matrix(n, 9);
+        let mut upper_garbage = a.clone();
+        for i in 0..n {
+            for j in i + 1..n {
+                upper_garbage[i * n + j] = 1e3;
+            }
+        }
+        let e1 = symmetric_eigen(&a, n).unwrap();
+        let e2 = symmetric_eigen(&upper_garbage, n).unwrap();
+        assert_eq!(e1.values, e2.values);
+    }
+
+    #[test]
+    fn rejects_non_finite_and_wrong_length() {
+        assert!(symmetric_eigen(&[1.0, f64::NAN, 0.0, 1.0], 2).is_err());
+        assert!(symmetric_eigen(&[1.0, 0.0, 1.0], 2).is_err());
+        assert!(symmetric_eigen(&[], 0).unwrap().values.is_empty());
+    }
+
+    #[test]
+    fn pinv_satisfies_penrose_conditions() {
+        let n = 5;
+        // Rank 3: B B^T with B 5 x 3.
+        let b = lcg_matrix(n, 11);
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = (0..3).map(|k| b[i * n + k] * b[j * n + k]).sum();
+            }
+        }
+        let p = pinv_symmetric(&a, n, 1e-10).unwrap();
+        let mul = |x: &[f64], y: &[f64]| -> Vec<f64> {
+            (0..n * n)
+                .map(|q| (0..n).map(|k| x[(q / n) * n + k] * y[k * n + q % n]).sum())
+                .collect()
+        };
+        let apa = mul(&mul(&a, &p), &a);
+        let pap = mul(&mul(&p, &a), &p);
+        for (x, y) in apa.iter().zip(&a) {
+            assert!((x - y).abs() < 1e-10);
+        }
+        for (x, y) in pap.iter().zip(&p) {
+            assert!((x - y).abs() < 1e-8);
+        }
+    }
+}
