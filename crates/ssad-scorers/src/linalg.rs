@@ -94,7 +94,10 @@ fn tridiagonalize(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (head, tail) = a.split_at_mut((k + 1) * n);
         let v = &mut head[k * n + k + 1..(k + 1) * n];
         let scale = v.iter().fold(0.0f64, |s, x| s.max(x.abs()));
-        let rest: f64 = v[1..].iter().map(|x| (x / scale.max(f64::MIN_POSITIVE)).powi(2)).sum();
+        let rest: f64 = v[1..]
+            .iter()
+            .map(|x| (x / scale.max(f64::MIN_POSITIVE)).powi(2))
+            .sum();
         if scale == 0.0 || rest == 0.0 {
             // Column already reduced: H_k = I.
             off[k] = v[0];
@@ -178,7 +181,10 @@ fn householder_product_transposed(a: &[f64], betas: &[f64], n: usize) -> Vec<f64
         let u: &[f64] = u;
         let update = |(i, row): (usize, &mut [f64])| axpy(-beta * v[i], u, &mut row[k + 1..]);
         if m >= PAR_MIN {
-            q[(k + 1) * n..].par_chunks_mut(n).enumerate().for_each(update);
+            q[(k + 1) * n..]
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(update);
         } else {
             q[(k + 1) * n..].chunks_mut(n).enumerate().for_each(update);
         }
@@ -461,7 +467,9 @@ mod tests {
     fn lcg_matrix(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
         let mut a = vec![0.0; n * n];
@@ -514,7 +522,13 @@ mod tests {
         assert_decomposes(&r1, n, 1e-13);
         // Already tridiagonal and diagonal inputs skip reflections.
         let diag: Vec<f64> = (0..n * n)
-            .map(|p| if p / n == p % n { (p / n) as f64 - 3.0 } else { 0.0 })
+            .map(|p| {
+                if p / n == p % n {
+                    (p / n) as f64 - 3.0
+                } else {
+                    0.0
+                }
+            })
             .collect();
         assert_decomposes(&diag, n, 1e-14);
     }
@@ -539,6 +553,78 @@ mod tests {
         assert!(symmetric_eigen(&[1.0, f64::NAN, 0.0, 1.0], 2).is_err());
         assert!(symmetric_eigen(&[1.0, 0.0, 1.0], 2).is_err());
         assert!(symmetric_eigen(&[], 0).unwrap().values.is_empty());
+    }
+
+    fn fixture() -> serde_json::Value {
+        serde_json::from_str(include_str!("../tests/fixtures/downstream_linalg.json")).unwrap()
+    }
+
+    fn floats(v: &serde_json::Value) -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn eigh_matches_numpy() {
+        for case in fixture()["eigh"].as_array().unwrap() {
+            let n = case["n"].as_u64().unwrap() as usize;
+            let a = floats(&case["a"]);
+            let want_values = floats(&case["values"]);
+            let want_vectors = floats(&case["vectors_columns"]);
+            let eig = symmetric_eigen(&a, n).unwrap();
+            let scale = want_values.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in eig.values.iter().zip(&want_values) {
+                assert!((g - w).abs() <= 1e-12 * scale, "n={n}: {g} vs {w}");
+            }
+            // Eigenvectors are defined up to sign; the fixtures have distinct eigenvalues.
+            for k in 0..n {
+                let numpy_col: Vec<f64> = (0..n).map(|i| want_vectors[i * n + k]).collect();
+                let cos = dot(eig.vector(k), &numpy_col).abs();
+                assert!((cos - 1.0).abs() < 1e-9, "n={n}, vector {k}: |cos| = {cos}");
+            }
+        }
+    }
+
+    #[test]
+    fn pinv_matches_numpy() {
+        for case in fixture()["pinv"].as_array().unwrap() {
+            let n = case["n"].as_u64().unwrap() as usize;
+            let rcond = case["rcond"].as_f64().unwrap();
+            let got = pinv_symmetric(&floats(&case["a"]), n, rcond).unwrap();
+            let want = floats(&case["pinv"]);
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-10 * scale, "n={n}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn covariances_match_numpy_and_sklearn() {
+        for case in fixture()["ledoit_wolf"].as_array().unwrap() {
+            let x = &case["x"];
+            let (rows, cols) = (
+                x["rows"].as_u64().unwrap() as usize,
+                x["cols"].as_u64().unwrap() as usize,
+            );
+            let data: Vec<f32> = floats(&x["data"]).iter().map(|&v| v as f32).collect();
+            let view = MatrixView::new(&data, rows, cols).unwrap();
+            let close = |got: &[f64], want: &[f64]| {
+                for (g, w) in got.iter().zip(want) {
+                    assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "{g} vs {w}");
+                }
+            };
+            let (mean, emp) = empirical_covariance(view);
+            close(&emp, &floats(&case["empirical"]));
+            let (location, cov, shrinkage) = ledoit_wolf(view);
+            close(&mean, &floats(&case["location"]));
+            close(&location, &floats(&case["location"]));
+            close(&cov, &floats(&case["covariance"]));
+            close(&[shrinkage], &[case["shrinkage"].as_f64().unwrap()]);
+        }
     }
 
     #[test]

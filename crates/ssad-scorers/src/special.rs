@@ -74,7 +74,11 @@ pub(crate) fn trigamma(x: f64) -> f64 {
                 * (1.0 / 30.0
                     - inv2
                         * (1.0 / 42.0
-                            - inv2 * (1.0 / 30.0 - inv2 * (5.0 / 66.0 - inv2 * (691.0 / 2730.0 - inv2 * 7.0 / 6.0))))));
+                            - inv2
+                                * (1.0 / 30.0
+                                    - inv2
+                                        * (5.0 / 66.0
+                                            - inv2 * (691.0 / 2730.0 - inv2 * 7.0 / 6.0))))));
     acc + inv + 0.5 * inv2 + series
 }
 
@@ -104,14 +108,51 @@ mod tests {
     fn recurrences_and_reflection_hold() {
         for &x in &[0.01, 0.3, 1.0, 1.4616, 2.5, 9.99, 10.0, 55.0, 1e6] {
             let d = digamma(x + 1.0) - digamma(x) - 1.0 / x;
-            assert!(d.abs() <= 1e-13 * (1.0 + 1.0 / x), "digamma recurrence at {x}: {d}");
+            assert!(
+                d.abs() <= 1e-13 * (1.0 + 1.0 / x),
+                "digamma recurrence at {x}: {d}"
+            );
             let t = trigamma(x) - trigamma(x + 1.0) - 1.0 / (x * x);
-            assert!(t.abs() <= 1e-13 * (1.0 + 1.0 / (x * x)), "trigamma recurrence at {x}: {t}");
+            assert!(
+                t.abs() <= 1e-13 * (1.0 + 1.0 / (x * x)),
+                "trigamma recurrence at {x}: {t}"
+            );
         }
         assert!((digamma(1.0) - DIGAMMA_ONE).abs() < 1e-15);
         assert!((trigamma(1.0) - PI * PI / 6.0).abs() < 1e-15);
         assert!(digamma(0.0).is_nan() && digamma(-3.0).is_nan() && trigamma(-1.0).is_nan());
         assert!(digamma(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn match_scipy_and_geom() {
+        let f: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/downstream_special.json"))
+                .unwrap();
+        let floats = |k: &str| -> Vec<f64> {
+            f[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        let close = |g: f64, w: f64, what: &str| {
+            assert!(
+                (g - w).abs() <= 1e-13 * w.abs().max(1.0),
+                "{what}: {g} vs {w}"
+            );
+        };
+        for ((x, dg), tg) in floats("x")
+            .into_iter()
+            .zip(floats("digamma"))
+            .zip(floats("trigamma"))
+        {
+            close(digamma(x), dg, &format!("digamma({x})"));
+            close(trigamma(x), tg, &format!("trigamma({x})"));
+        }
+        for (y, want) in floats("y").into_iter().zip(floats("inv_digamma")) {
+            close(inv_digamma(y, 5), want, &format!("inv_digamma({y})"));
+        }
     }
 
     #[test]
