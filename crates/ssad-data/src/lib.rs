@@ -2,7 +2,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod formats;
 pub mod manifest;
 pub mod registry;
 
 pub use error::{Error, Result};
+pub use formats::Labeled;
