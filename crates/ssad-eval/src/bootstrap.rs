@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::input::labelled;
 use crate::percentile::percentile_of_finite;
-use crate::ranking::{auroc_of_groups, group_ties, sort_descending, Ranking, TieGroup};
+use crate::ranking::{auroc_of_groups, rank_ties, Ranking, TieGroup};
 
 /// Settings of [`bootstrap_auroc`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,10 +82,9 @@ pub fn bootstrap_auroc<S: Copy + Into<f64>>(
 ) -> Result<ConfidenceInterval> {
     config.validate()?;
     let (values, _) = labelled(scores, labels)?;
-    let sorted = sort_descending(&values, labels);
     let mut anomaly_groups: Vec<usize> = Vec::new();
     let mut normal_groups: Vec<usize> = Vec::new();
-    let groups = group_ties(&sorted, |group, is_anomaly| {
+    let groups = rank_ties(&values, labels, |group, is_anomaly| {
         if is_anomaly {
             anomaly_groups.push(group);
         } else {

@@ -29,44 +29,79 @@ pub(crate) struct Ranking {
     pub(crate) normals: u64,
 }
 
-/// Pairs `(score, is_anomaly)` sorted by decreasing score (order within ties unspecified).
-pub(crate) fn sort_descending(values: &[f64], labels: &[bool]) -> Vec<(f64, bool)> {
-    let mut pairs: Vec<(f64, bool)> = values.iter().copied().zip(labels.iter().copied()).collect();
-    let by_decreasing_score = |a: &(f64, bool), b: &(f64, bool)| b.0.total_cmp(&a.0);
-    if pairs.len() >= PARALLEL_SORT_MIN_LEN {
-        pairs.par_sort_unstable_by(by_decreasing_score);
+/// Order-preserving map from finite f64 to u64: integer comparison of keys is numeric
+/// comparison of scores, and -0.0 is folded into 0.0 so equal keys are exactly equal scores.
+/// Sorting plain integers is about twice as fast as sorting f64 with `total_cmp`.
+fn sort_key(score: f64) -> u64 {
+    let bits = (score + 0.0).to_bits();
+    if bits >> 63 == 1 {
+        !bits
     } else {
-        pairs.sort_unstable_by(by_decreasing_score);
+        bits | (1 << 63)
     }
-    pairs
 }
 
-/// Calls `visit(group_index, is_anomaly)` for every sorted pair and returns the tie groups.
+fn score_of_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    })
+}
+
+fn sorted_keys(values: &[f64], labels: &[bool], class: bool) -> Vec<u64> {
+    let mut keys: Vec<u64> = values
+        .iter()
+        .zip(labels)
+        .filter(|(_, &is_anomaly)| is_anomaly == class)
+        .map(|(&score, _)| sort_key(score))
+        .collect();
+    if keys.len() >= PARALLEL_SORT_MIN_LEN {
+        keys.par_sort_unstable();
+    } else {
+        keys.sort_unstable();
+    }
+    keys
+}
+
+/// Groups validated scores by value in decreasing order, calling `visit(group_index,
+/// is_anomaly)` once per sample so callers can map samples to groups.
 ///
-/// Equal scores are adjacent after sorting (`total_cmp` puts -0.0 right before 0.0, and `==`
-/// merges them), so one scan finds every tie group.
-pub(crate) fn group_ties(
-    sorted: &[(f64, bool)],
+/// Each class is sorted on its own and the two sorted lists are merged from the top, which
+/// visits every tie group (across both classes) exactly once.
+pub(crate) fn rank_ties(
+    values: &[f64],
+    labels: &[bool],
     mut visit: impl FnMut(usize, bool),
 ) -> Vec<TieGroup> {
+    let anomaly_keys = sorted_keys(values, labels, true);
+    let normal_keys = sorted_keys(values, labels, false);
+    let (mut anomalies, mut normals) = (anomaly_keys.as_slice(), normal_keys.as_slice());
     let mut groups: Vec<TieGroup> = Vec::new();
-    for &(score, is_anomaly) in sorted {
-        let starts_group = groups.last().is_none_or(|g| g.score != score);
-        if starts_group {
-            groups.push(TieGroup {
-                score,
-                anomalies: 0,
-                normals: 0,
-            });
-        }
-        let index = groups.len() - 1;
-        let group = &mut groups[index];
-        if is_anomaly {
+    loop {
+        let key = match (anomalies.last(), normals.last()) {
+            (Some(&a), Some(&n)) => a.max(n),
+            (Some(&a), None) => a,
+            (None, Some(&n)) => n,
+            (None, None) => break,
+        };
+        let index = groups.len();
+        let mut group = TieGroup {
+            score: score_of_key(key),
+            anomalies: 0,
+            normals: 0,
+        };
+        while let Some((_, rest)) = anomalies.split_last().filter(|(&k, _)| k == key) {
+            anomalies = rest;
             group.anomalies += 1;
-        } else {
-            group.normals += 1;
+            visit(index, true);
         }
-        visit(index, is_anomaly);
+        while let Some((_, rest)) = normals.split_last().filter(|(&k, _)| k == key) {
+            normals = rest;
+            group.normals += 1;
+            visit(index, false);
+        }
+        groups.push(group);
     }
     groups
 }
@@ -89,8 +124,7 @@ pub(crate) fn auroc_of_groups(groups: &[TieGroup], anomalies: u64, normals: u64)
 impl Ranking {
     /// Ranks validated scores; `labels` has the same length as `values`.
     pub(crate) fn new(values: &[f64], labels: &[bool]) -> Self {
-        let sorted = sort_descending(values, labels);
-        Self::from_groups(group_ties(&sorted, |_, _| {}))
+        Self::from_groups(rank_ties(values, labels, |_, _| {}))
     }
 
     pub(crate) fn from_groups(groups: Vec<TieGroup>) -> Self {
@@ -240,6 +274,26 @@ mod tests {
         assert_eq!(curve.fpr, vec![0.0, 0.0, 0.5, 1.0]);
         assert_eq!(curve.tpr, vec![0.0, 0.5, 1.0, 1.0]);
         assert_eq!(curve.area(), 0.875);
+    }
+
+    #[test]
+    fn sort_keys_preserve_order_and_round_trip() {
+        let ordered = [
+            f64::MIN,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            0.0,
+            1e-300,
+            2.0,
+            f64::MAX,
+        ];
+        for pair in ordered.windows(2) {
+            assert!(sort_key(pair[0]) < sort_key(pair[1]), "{pair:?}");
+        }
+        for x in ordered {
+            assert_eq!(score_of_key(sort_key(x)), x);
+        }
+        assert_eq!(sort_key(-0.0), sort_key(0.0));
     }
 
     #[test]
