@@ -1,9 +1,15 @@
 //! The scorer traits: configuration in, fitted scorer out (linfa style), scores
 //! out of the fitted scorer (PyOD's `decision_function`).
+//!
+//! Changes since the skeleton (backwards-compatible):
+//! - `FittedScorer::state` (default: `Error::Unsupported`) exports the fitted
+//!   state for [`crate::save`]; see [`crate::persist`] for the three steps that
+//!   make a scorer saveable.
 
 use ssad_core::MatrixView;
 
-use crate::Result;
+use crate::persist::State;
+use crate::{Error, Result};
 
 /// An unfitted scorer: its configuration. Fitting consumes nothing and returns
 /// a separate fitted type, so "not fitted" is not a runtime state.
@@ -31,4 +37,10 @@ pub trait FittedScorer: Send + Sync {
 
     /// One anomaly score per row of `x`; errors on a width mismatch or NaN/Inf.
     fn score(&self, x: MatrixView<'_>) -> Result<Vec<f64>>;
+
+    /// Exports the config and fitted arrays, for [`crate::save`]. The default
+    /// says the scorer cannot be saved.
+    fn state(&self) -> Result<State> {
+        Err(Error::Unsupported("this scorer cannot be saved".into()))
+    }
 }

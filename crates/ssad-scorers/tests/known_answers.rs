@@ -1,0 +1,193 @@
+//! Scores of the classic detectors against PyOD / scikit-learn on a small
+//! seeded data set. The expected values come from `fixtures/make_fixtures.py`
+//! (versions recorded in the JSON).
+
+use serde_json::Value;
+use ssad_core::Matrix;
+use ssad_scorers::{
+    CopodConfig, EcodConfig, HbosConfig, IForestConfig, KdeConfig, KnnConfig, KnnMethod, LofConfig,
+    Metric, PcaConfig, ScorerConfig,
+};
+
+struct Fixture {
+    json: Value,
+    train: Matrix,
+    test: Matrix,
+}
+
+fn matrix(v: &Value) -> Matrix {
+    let rows: Vec<Vec<f32>> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    Matrix::from_rows(&rows).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn fixture() -> Fixture {
+    let text = include_str!("fixtures/pyod_scores.json");
+    let json: Value = serde_json::from_str(text).unwrap();
+    let train = matrix(&json["x_train"]);
+    let test = matrix(&json["x_test"]);
+    Fixture { json, train, test }
+}
+
+/// Fits on the fixture's training rows and returns (training scores, test scores).
+fn run(config: ScorerConfig, f: &Fixture) -> (Vec<f64>, Vec<f64>) {
+    let (fitted, train) = config.fit_score(f.train.view()).unwrap();
+    let test = fitted.score(f.test.view()).unwrap();
+    (train, test)
+}
+
+fn assert_close(name: &str, got: &[f64], want: &[f64], rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tol = rtol * w.abs().max(1.0);
+        assert!(
+            (g - w).abs() <= tol,
+            "{name}[{i}]: got {g}, PyOD {w}, tolerance {tol}"
+        );
+    }
+}
+
+fn check(name: &str, config: impl Into<ScorerConfig>, rtol: f64) {
+    let f = fixture();
+    let (train, test) = run(config.into(), &f);
+    let expected = &f.json["scores"][name];
+    assert_close(
+        &format!("{name} train"),
+        &train,
+        &floats(&expected["train"]),
+        rtol,
+    );
+    assert_close(
+        &format!("{name} test"),
+        &test,
+        &floats(&expected["test"]),
+        rtol,
+    );
+}
+
+/// Mann-Whitney AUROC with ties counted half.
+fn auroc(scores: &[f64], labels: &[f64]) -> f64 {
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (s1, _) in scores.iter().zip(labels).filter(|(_, &l)| l == 1.0) {
+        for (s0, _) in scores.iter().zip(labels).filter(|(_, &l)| l == 0.0) {
+            pairs += 1.0;
+            wins += if s1 > s0 {
+                1.0
+            } else if s1 == s0 {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / pairs
+}
+
+#[test]
+fn knn_largest() {
+    check("knn_largest", KnnConfig::default(), 1e-6);
+}
+
+#[test]
+fn knn_mean() {
+    let c = KnnConfig {
+        method: KnnMethod::Mean,
+        ..KnnConfig::default()
+    };
+    check("knn_mean", c, 1e-6);
+}
+
+#[test]
+fn knn_median_even_k() {
+    let c = KnnConfig {
+        n_neighbors: 4,
+        method: KnnMethod::Median,
+        ..KnnConfig::default()
+    };
+    check("knn_median", c, 1e-6);
+}
+
+#[test]
+fn knn_cosine() {
+    let c = KnnConfig {
+        metric: Metric::Cosine,
+        ..KnnConfig::default()
+    };
+    check("knn_cosine", c, 1e-6);
+}
+
+#[test]
+fn lof() {
+    check("lof", LofConfig::default(), 1e-6);
+}
+
+#[test]
+fn pca() {
+    check("pca", PcaConfig::default(), 1e-6);
+}
+
+#[test]
+fn kde() {
+    check("kde", KdeConfig::default(), 1e-6);
+}
+
+#[test]
+fn ecod() {
+    check("ecod", EcodConfig::default(), 1e-6);
+}
+
+#[test]
+fn copod() {
+    check("copod", CopodConfig::default(), 1e-6);
+}
+
+#[test]
+fn hbos() {
+    check("hbos", HbosConfig::default(), 1e-6);
+}
+
+#[test]
+fn iforest_ranks_like_sklearn() {
+    // Different random streams give different forests, so compare rankings.
+    let f = fixture();
+    let expected = &f.json["scores"]["iforest"];
+    for seed in 0..3 {
+        let c = IForestConfig {
+            seed,
+            ..IForestConfig::default()
+        };
+        let (train, test) = run(c.into(), &f);
+        let y_train = floats(&f.json["y_train"]);
+        let y_test = floats(&f.json["y_test"]);
+        let a_train = auroc(&train, &y_train);
+        let a_test = auroc(&test, &y_test);
+        let want_train = expected["train_auroc"].as_f64().unwrap();
+        let want_test = expected["test_auroc"].as_f64().unwrap();
+        assert!(
+            (a_train - want_train).abs() < 0.03,
+            "seed {seed}: train AUROC {a_train} vs {want_train}"
+        );
+        assert!(
+            (a_test - want_test).abs() < 0.05,
+            "seed {seed}: test AUROC {a_test} vs {want_test}"
+        );
+    }
+}
