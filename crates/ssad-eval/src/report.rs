@@ -1,5 +1,7 @@
 //! All headline metrics of one scored test set in one struct.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -24,6 +26,27 @@ pub struct Report {
     pub fpr_at_95_tpr: f64,
 }
 
+impl fmt::Display for Report {
+    /// One line, metrics with 4 decimals (or the `{:.P}` precision), e.g.
+    /// `AUROC 0.9550  AP 0.8123  F1 0.7000 (P 0.7000 R 0.7000)  FPR@95%TPR 0.1200  n 1000 (100 anomalies)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = f.precision().unwrap_or(4);
+        let f1 = &self.f1_at_contamination;
+        write!(
+            f,
+            "AUROC {:.p$}  AP {:.p$}  F1 {:.p$} (P {:.p$} R {:.p$})  FPR@95%TPR {:.p$}  n {} ({} anomalies)",
+            self.auroc,
+            self.average_precision,
+            f1.f1,
+            f1.precision,
+            f1.recall,
+            self.fpr_at_95_tpr,
+            self.n,
+            self.n_anomalies,
+        )
+    }
+}
+
 /// Computes every [`Report`] metric, sorting the scores only once.
 ///
 /// # Errors
@@ -39,4 +62,18 @@ pub fn summary<S: Copy + Into<f64>>(scores: &[S], labels: &[bool]) -> Result<Rep
         f1_at_contamination: f1_at_contamination(&values, labels)?,
         fpr_at_95_tpr: ranking.fpr_at_tpr(0.95),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_one_line() {
+        let report = summary(&[0.1, 0.9, 0.2, 0.8], &[false, true, false, true]).unwrap();
+        assert_eq!(
+            format!("{report:.2}"),
+            "AUROC 1.00  AP 1.00  F1 1.00 (P 1.00 R 1.00)  FPR@95%TPR 0.00  n 4 (2 anomalies)"
+        );
+    }
 }

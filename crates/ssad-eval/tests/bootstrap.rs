@@ -96,3 +96,13 @@ fn bad_config_and_bad_input_are_errors() {
         Err(Error::SingleClass { .. })
     ));
 }
+
+#[test]
+fn config_defaults_and_strict_parsing() {
+    let empty: BootstrapConfig = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, BootstrapConfig::default());
+    let partial: BootstrapConfig = serde_json::from_str(r#"{"n_resamples": 50}"#).unwrap();
+    assert_eq!(partial.n_resamples, 50);
+    assert_eq!(partial.confidence, 0.95);
+    assert!(serde_json::from_str::<BootstrapConfig>(r#"{"n_resample": 50}"#).is_err());
+}

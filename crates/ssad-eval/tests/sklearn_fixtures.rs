@@ -194,3 +194,15 @@ fn mean_std_matches_numpy_ddof1() {
         assert_close(agg.std, num(case, "std"), "std", name);
     }
 }
+
+#[test]
+fn report_round_trips_through_json() {
+    let root = fixtures();
+    let case = &section(&root, "cases")[0];
+    let report = summary(&floats(&case["scores"]), &bits(&case["labels"])).unwrap();
+    let json = serde_json::to_string(&report).unwrap();
+    assert_eq!(
+        serde_json::from_str::<ssad_eval::Report>(&json).unwrap(),
+        report
+    );
+}
