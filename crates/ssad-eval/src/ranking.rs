@@ -214,7 +214,7 @@ pub fn average_precision<S: Copy + Into<f64>>(scores: &[S], labels: &[bool]) -> 
 ///
 /// Matches `sklearn.metrics.roc_curve(labels, scores, drop_intermediate=False)` of
 /// scikit-learn ≥ 1.3: `thresholds` are the distinct scores in decreasing order preceded by
-/// `+inf`, and point `i` gives the rates of the rule "score ≥ thresholds[i]", so the curve starts
+/// `+inf`, and point `i` gives the rates of the rule `score >= thresholds[i]`, so the curve starts
 /// at (0, 0) and ends at (1, 1). Collinear points are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RocCurve {
