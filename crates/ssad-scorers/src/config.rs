@@ -90,8 +90,10 @@ scorer_configs! {
     Lof(crate::LofConfig) => crate::FittedLof, "lof", true;
     /// Isolation forest ([`crate::IForestConfig`]).
     IForest(crate::IForestConfig) => crate::FittedIForest, "iforest", true;
-    /// PyOD's PCA detector ([`crate::PcaConfig`]).
-    Pca(crate::PcaConfig) => crate::FittedPca, "pca", true;
+    /// PyOD's PCA detector ([`crate::PcaConfig`]). Not translation invariant in
+    /// general: its score depends on each component's sign, which rounding can
+    /// flip when two entries of a component tie in magnitude.
+    Pca(crate::PcaConfig) => crate::FittedPca, "pca", false;
     /// Gaussian kernel density ([`crate::KdeConfig`]).
     Kde(crate::KdeConfig) => crate::FittedKde, "kde", true;
     /// Empirical-CDF outlier detection ([`crate::EcodConfig`]).

@@ -19,6 +19,10 @@ use crate::linalg::symmetric_eigen;
 use crate::persist::State;
 use crate::{check, Error, FittedScorer, Result, Scorer};
 
+/// Variance ratio below which a component counts as zero (rounding noise of
+/// the eigensolver is ~1e-16).
+const NEGLIGIBLE_VARIANCE: f64 = 1e-12;
+
 /// PCA config; defaults are PyOD's: all components selected, weighted by
 /// explained-variance ratio, on standardised features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,7 +149,14 @@ impl Scorer for PcaConfig {
                 .0;
             let sign = if v[pivot] < 0.0 { -1.0 } else { 1.0 };
             components.extend(v.iter().map(|x| x * sign));
-            weights.push(if self.weighted { var / total } else { 1.0 });
+            // A numerically zero variance (collinear or constant features) has
+            // an arbitrary direction; its term would swamp the score with noise.
+            let negligible = var <= total * NEGLIGIBLE_VARIANCE;
+            weights.push(match (negligible, self.weighted) {
+                (true, _) => 0.0,
+                (false, true) => var / total,
+                (false, false) => 1.0,
+            });
         }
         Ok(FittedPca {
             config: self.clone(),
@@ -209,9 +220,9 @@ impl FittedScorer for FittedPca {
         self.n_features
     }
 
-    /// Components with zero explained variance (constant or collinear
-    /// features) would divide by zero; their term is +∞ in PyOD and is
-    /// dropped here, so scores stay finite.
+    /// Components with (numerically) zero explained variance, from constant or
+    /// collinear features, are left out: PyOD divides by their ~1e-30 variance
+    /// ratio, so its scores there are rounding noise or infinite.
     fn score(&self, x: MatrixView<'_>) -> Result<Vec<f64>> {
         check::score_input(x, self.n_features)?;
         let d = self.n_features;
