@@ -157,7 +157,11 @@ impl FittedScorer for FittedCenter {
 
     fn state(&self) -> Result<State> {
         let mut s = State::new(self.config.clone());
-        s.put_f64("centers", &[self.config.n_transforms, self.dim], self.centers.clone())?;
+        s.put_f64(
+            "centers",
+            &[self.config.n_transforms, self.dim],
+            self.centers.clone(),
+        )?;
         Ok(s)
     }
 }

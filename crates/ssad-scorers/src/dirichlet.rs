@@ -182,7 +182,11 @@ impl FittedScorer for FittedDirichlet {
                     let mut normality = 0.0;
                     for (block, alpha) in row.chunks_exact(k).zip(self.alphas.chunks_exact(k)) {
                         self.config.output.log_probs(block, logp)?;
-                        normality += alpha.iter().zip(logp.iter()).map(|(a, l)| (a - 1.0) * l).sum::<f64>();
+                        normality += alpha
+                            .iter()
+                            .zip(logp.iter())
+                            .map(|(a, l)| (a - 1.0) * l)
+                            .sum::<f64>();
                     }
                     if !normality.is_finite() {
                         return Err(Error::InvalidInput("a probability is 0".into()));
@@ -195,7 +199,11 @@ impl FittedScorer for FittedDirichlet {
 
     fn state(&self) -> Result<State> {
         let mut s = State::new(self.config.clone());
-        s.put_f64("alphas", &[self.config.n_transforms, self.classes], self.alphas.clone())?;
+        s.put_f64(
+            "alphas",
+            &[self.config.n_transforms, self.classes],
+            self.alphas.clone(),
+        )?;
         Ok(s)
     }
 }

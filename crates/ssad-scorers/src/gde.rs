@@ -91,7 +91,11 @@ pub struct FittedGde {
 
 /// `F.normalize(x, p=2, dim=1)`: `x / max(|x|, 1e-12)`.
 fn torch_l2(row: &[f32], out: &mut Vec<f64>) {
-    let norm = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+    let norm = row
+        .iter()
+        .map(|&v| f64::from(v).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let denom = norm.max(1e-12);
     out.clear();
     out.extend(row.iter().map(|&v| f64::from(v) / denom));
@@ -106,7 +110,9 @@ impl Scorer for GdeConfig {
         self.validate()?;
         check::fit_input(train)?;
         if train.rows() < 2 {
-            return Err(Error::Fit("a covariance needs at least 2 training rows".into()));
+            return Err(Error::Fit(
+                "a covariance needs at least 2 training rows".into(),
+            ));
         }
         let d = train.cols();
         let normalized;
@@ -116,7 +122,9 @@ impl Scorer for GdeConfig {
                 .zip(train.as_slice().par_chunks(d))
                 .for_each_init(Vec::new, |buf, (o, row)| {
                     torch_l2(row, buf);
-                    o.iter_mut().zip(buf.iter()).for_each(|(o, &v)| *o = v as f32);
+                    o.iter_mut()
+                        .zip(buf.iter())
+                        .for_each(|(o, &v)| *o = v as f32);
                 });
             normalized = Matrix::new(out, train.rows(), d)?;
             normalized.view()
@@ -139,7 +147,10 @@ impl Scorer for GdeConfig {
                         "covariance has eigenvalue {l}; the log-likelihood needs reg_covar > 0"
                     )));
                 }
-                (pinv_from_eigen(&eig, 0.0), eig.values.iter().map(|l| l.ln()).sum())
+                (
+                    pinv_from_eigen(&eig, 0.0),
+                    eig.values.iter().map(|l| l.ln()).sum(),
+                )
             }
         };
         Ok(FittedGde {
@@ -201,7 +212,9 @@ impl FittedGde {
             return Err(Error::Corrupt(format!("`mean` has shape {ms:?}")));
         };
         if ps != [d, d] {
-            return Err(Error::Corrupt(format!("`precision` has shape {ps:?} for d = {d}")));
+            return Err(Error::Corrupt(format!(
+                "`precision` has shape {ps:?} for d = {d}"
+            )));
         }
         Ok(Self {
             config,
@@ -224,7 +237,10 @@ mod tests {
         assert_eq!(c.score, GdeScore::Distance);
         assert_eq!(serde_json::from_str::<GdeConfig>("{}").unwrap(), c);
         let droc = GdeConfig::droc();
-        assert_eq!((droc.covariance, droc.reg_covar), (Covariance::Empirical, 1e-6));
+        assert_eq!(
+            (droc.covariance, droc.reg_covar),
+            (Covariance::Empirical, 1e-6)
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl KMeansConfig {
         check::fit_input(x)?;
         let (n, d, k) = (x.rows(), x.cols(), self.n_clusters);
         if n < k {
-            return Err(Error::Fit(format!("{k} clusters need at least {k} rows, got {n}")));
+            return Err(Error::Fit(format!(
+                "{k} clusters need at least {k} rows, got {n}"
+            )));
         }
         let train_rows = self.training_rows(n);
         let rows: Vec<&[f32]> = train_rows.iter().map(|&i| x.row(i)).collect();
@@ -115,7 +117,10 @@ impl KMeansConfig {
         let mut centroids = Vec::with_capacity(self.n_clusters * d);
         let first = rng.random_range(0..n);
         centroids.extend(rows[first].iter().map(|&v| f64::from(v)));
-        let mut nearest: Vec<f64> = rows.par_iter().map(|r| sq_dist(r, &centroids[..d])).collect();
+        let mut nearest: Vec<f64> = rows
+            .par_iter()
+            .map(|r| sq_dist(r, &centroids[..d]))
+            .collect();
         for c in 1..self.n_clusters {
             let total: f64 = nearest.iter().sum();
             let pick = if total > 0.0 {

@@ -61,9 +61,9 @@ pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
             work[j * n + i] = work[i * n + j];
         }
     }
-    let (mut diag, mut off, betas) = tridiagonalize(&mut work, n);
+    let (mut diag, off, betas) = tridiagonalize(&mut work, n);
     let mut vectors = householder_product_transposed(&work, &betas, n);
-    tridiagonal_ql(&mut diag, &mut off, &mut vectors, n)?;
+    tridiagonal_ql(&mut diag, &off, &mut vectors, n)?;
 
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| diag[i].total_cmp(&diag[j]));

@@ -147,7 +147,11 @@ impl Standardizer {
 
 /// SSD's row normalisation `x / (|x| + 1e-10)`.
 fn ssd_l2(row: &[f32], out: &mut Vec<f64>) {
-    let norm = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+    let norm = row
+        .iter()
+        .map(|&v| f64::from(v).powi(2))
+        .sum::<f64>()
+        .sqrt();
     out.clear();
     out.extend(row.iter().map(|&v| f64::from(v) / (norm + 1e-10)));
 }
@@ -160,7 +164,9 @@ fn map_rows(x: MatrixView<'_>, f: impl Fn(&[f32], &mut Vec<f64>) + Sync) -> Resu
         .zip(x.as_slice().par_chunks(d.max(1)))
         .for_each_init(Vec::new, |buf, (o, row)| {
             f(row, buf);
-            o.iter_mut().zip(buf.iter()).for_each(|(o, &v)| *o = v as f32);
+            o.iter_mut()
+                .zip(buf.iter())
+                .for_each(|(o, &v)| *o = v as f32);
         });
     Ok(Matrix::new(out, x.rows(), d)?)
 }
@@ -184,7 +190,9 @@ impl Scorer for MahalanobisConfig {
         self.validate()?;
         check::fit_input(train)?;
         if train.rows() < 2 {
-            return Err(Error::Fit("a covariance needs at least 2 training rows".into()));
+            return Err(Error::Fit(
+                "a covariance needs at least 2 training rows".into(),
+            ));
         }
         let (standardizer, prepared) = match self.preprocess {
             Preprocess::None => (None, None),
@@ -269,7 +277,11 @@ impl FittedScorer for FittedMahalanobis {
     fn state(&self) -> Result<State> {
         let (k, d) = (self.clusters.len(), self.n_features);
         let mut s = State::new(self.config.clone());
-        let means = self.clusters.iter().flat_map(|g| g.mean.iter().copied()).collect();
+        let means = self
+            .clusters
+            .iter()
+            .flat_map(|g| g.mean.iter().copied())
+            .collect();
         let precisions = self
             .clusters
             .iter()
@@ -360,15 +372,24 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let one = Matrix::new(vec![1.0, 2.0], 1, 2).unwrap();
-        assert!(matches!(MahalanobisConfig::plain().fit(one.view()), Err(Error::Fit(_))));
+        assert!(matches!(
+            MahalanobisConfig::plain().fit(one.view()),
+            Err(Error::Fit(_))
+        ));
         let nan = Matrix::new(vec![1.0, f32::NAN, 0.0, 0.0], 2, 2).unwrap();
-        assert!(matches!(MahalanobisConfig::plain().fit(nan.view()), Err(Error::Shape(_))));
+        assert!(matches!(
+            MahalanobisConfig::plain().fit(nan.view()),
+            Err(Error::Shape(_))
+        ));
         let bad = MahalanobisConfig {
             rcond: -1.0,
             ..MahalanobisConfig::default()
         };
         let ok = Matrix::new(vec![1.0, 2.0, 0.0, 5.0], 2, 2).unwrap();
-        assert!(matches!(bad.fit(ok.view()), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            bad.fit(ok.view()),
+            Err(Error::InvalidConfig { .. })
+        ));
         let f = MahalanobisConfig::plain().fit(ok.view()).unwrap();
         assert!(f.score(Matrix::zeros(1, 3).view()).is_err());
     }

@@ -37,7 +37,9 @@ impl ClassifierOutput {
     pub(crate) fn log_probs(self, block: &[f32], out: &mut [f64]) -> Result<()> {
         match self {
             ClassifierOutput::Logits => {
-                let max = block.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+                let max = block
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
                 let sum: f64 = block.iter().map(|&v| (f64::from(v) - max).exp()).sum();
                 let lse = max + sum.ln();
                 out.iter_mut()
@@ -191,11 +193,16 @@ mod tests {
             output,
         };
         let a = cfg(ClassifierOutput::Logits).fit(logits.view()).unwrap();
-        let b = cfg(ClassifierOutput::Probabilities).fit(probs.view()).unwrap();
+        let b = cfg(ClassifierOutput::Probabilities)
+            .fit(probs.view())
+            .unwrap();
         let want = -(f64::from(p00) + f64::from(p11)) / 2.0;
         let sa = a.score(logits.view()).unwrap()[0];
         let sb = b.score(probs.view()).unwrap()[0];
-        assert!((sa - want).abs() < 1e-7 && (sb - want).abs() < 1e-7, "{sa} {sb} {want}");
+        assert!(
+            (sa - want).abs() < 1e-7 && (sb - want).abs() < 1e-7,
+            "{sa} {sb} {want}"
+        );
     }
 
     #[test]
@@ -216,7 +223,9 @@ mod tests {
             n_transforms: 2,
             output: ClassifierOutput::Probabilities,
         };
-        let f = probs.fit(Matrix::new(vec![0.5; 4], 1, 4).unwrap().view()).unwrap();
+        let f = probs
+            .fit(Matrix::new(vec![0.5; 4], 1, 4).unwrap().view())
+            .unwrap();
         let bad = Matrix::new(vec![0.5, 1.5, 0.2, 0.8], 1, 4).unwrap();
         assert!(matches!(f.score(bad.view()), Err(Error::InvalidInput(_))));
     }

@@ -156,8 +156,18 @@ fn max_softmax_matches_geom_simplified_score() {
     let f = &fixture()["classifier"];
     let m = f["n_transforms"].as_u64().unwrap() as usize;
     for (output, train, test, key) in [
-        (ClassifierOutput::Logits, "train_logits", "test_logits", "softmax_logits"),
-        (ClassifierOutput::Probabilities, "train_probs", "test_probs", "softmax_probs"),
+        (
+            ClassifierOutput::Logits,
+            "train_logits",
+            "test_logits",
+            "softmax_logits",
+        ),
+        (
+            ClassifierOutput::Probabilities,
+            "train_probs",
+            "test_probs",
+            "softmax_probs",
+        ),
     ] {
         let cfg = SoftmaxConfig {
             n_transforms: m,
