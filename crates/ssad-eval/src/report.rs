@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::input::labelled;
 use crate::ranking::Ranking;
-use crate::threshold::{f1_at_contamination, F1Report};
+use crate::threshold::{f1_of_validated, F1Report};
 
 /// The metrics the CLI prints for one run; anomalies are the positive class throughout.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -20,7 +20,7 @@ pub struct Report {
     pub auroc: f64,
     /// See [`average_precision`](crate::average_precision).
     pub average_precision: f64,
-    /// See [`f1_at_contamination`].
+    /// See [`f1_at_contamination`](crate::f1_at_contamination).
     pub f1_at_contamination: F1Report,
     /// [`fpr_at_tpr`](crate::fpr_at_tpr) at 95% TPR.
     pub fpr_at_95_tpr: f64,
@@ -59,7 +59,7 @@ pub fn summary<S: Copy + Into<f64>>(scores: &[S], labels: &[bool]) -> Result<Rep
         n_anomalies: counts.anomalies,
         auroc: ranking.auroc(),
         average_precision: ranking.average_precision(),
-        f1_at_contamination: f1_at_contamination(&values, labels)?,
+        f1_at_contamination: f1_of_validated(&values, labels, counts),
         fpr_at_95_tpr: ranking.fpr_at_tpr(0.95),
     })
 }

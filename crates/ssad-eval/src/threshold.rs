@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::input::{finite_scores, labelled};
+use crate::input::{finite_scores, labelled, ClassCounts};
 use crate::percentile::percentile_of_finite;
 
 /// A decision threshold fitted on training scores: scores strictly above it are anomalies.
@@ -98,10 +98,15 @@ pub struct F1Report {
 /// As [`auroc`](crate::auroc).
 pub fn f1_at_contamination<S: Copy + Into<f64>>(scores: &[S], labels: &[bool]) -> Result<F1Report> {
     let (values, counts) = labelled(scores, labels)?;
+    Ok(f1_of_validated(&values, labels, counts))
+}
+
+/// [`f1_at_contamination`] of already validated input.
+pub(crate) fn f1_of_validated(values: &[f64], labels: &[bool], counts: ClassCounts) -> F1Report {
     let normal_percent = 100.0 * counts.normals as f64 / values.len() as f64;
-    let mut scratch = values.clone();
+    let mut scratch = values.to_vec();
     let threshold = percentile_of_finite(&mut scratch, normal_percent);
-    Ok(f1_at_threshold(&values, labels, threshold))
+    f1_at_threshold(values, labels, threshold)
 }
 
 fn f1_at_threshold(values: &[f64], labels: &[bool], threshold: f64) -> F1Report {
