@@ -24,22 +24,6 @@ pub(crate) struct ClassCounts {
     pub(crate) normals: usize,
 }
 
-/// Checks that labels match the scores in length and contain both classes.
-pub(crate) fn both_classes(n_scores: usize, labels: &[bool]) -> Result<ClassCounts> {
-    if n_scores != labels.len() {
-        return Err(Error::LengthMismatch {
-            scores: n_scores,
-            labels: labels.len(),
-        });
-    }
-    let anomalies = labels.iter().filter(|&&l| l).count();
-    let normals = labels.len() - anomalies;
-    if anomalies == 0 || normals == 0 {
-        return Err(Error::SingleClass { anomalies, normals });
-    }
-    Ok(ClassCounts { anomalies, normals })
-}
-
 /// Validates a labelled sample: finite scores, matching lengths, both classes present.
 pub(crate) fn labelled<S: Copy + Into<f64>>(
     scores: &[S],
@@ -53,6 +37,10 @@ pub(crate) fn labelled<S: Copy + Into<f64>>(
         });
     }
     let values = finite_scores(scores)?;
-    let counts = both_classes(values.len(), labels)?;
-    Ok((values, counts))
+    let anomalies = labels.iter().filter(|&&l| l).count();
+    let normals = labels.len() - anomalies;
+    if anomalies == 0 || normals == 0 {
+        return Err(Error::SingleClass { anomalies, normals });
+    }
+    Ok((values, ClassCounts { anomalies, normals }))
 }
