@@ -42,6 +42,26 @@ pub enum Preprocess {
 
 /// Mahalanobis / SSD scorer config. Defaults are SSD's: SSD preprocessing,
 /// one cluster, empirical covariance, `rcond = 1e-15`.
+///
+/// ```
+/// use ssad_core::Matrix;
+/// use ssad_scorers::{FittedScorer, KMeansConfig, MahalanobisConfig, Scorer};
+///
+/// let train = Matrix::from_rows(&[
+///     [1.0f32, 0.1, 0.0], [0.9, 0.0, 0.2], [1.1, 0.2, 0.1], [1.0, -0.1, 0.0],
+///     [0.0, 1.0, 0.1], [0.1, 0.9, 0.0], [0.0, 1.1, 0.2], [-0.1, 1.0, 0.1],
+/// ])?;
+/// let test = Matrix::from_rows(&[[1.0f32, 0.05, 0.1], [0.0, 0.0, 1.0]])?;
+///
+/// // SSD with two clusters: squared distance to the nearest cluster.
+/// let ssd = MahalanobisConfig {
+///     clusters: KMeansConfig { n_clusters: 2, ..KMeansConfig::default() },
+///     ..MahalanobisConfig::default()
+/// };
+/// let scores = ssd.fit(train.view())?.score(test.view())?;
+/// assert!(scores[1] > scores[0]);
+/// # Ok::<(), ssad_scorers::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MahalanobisConfig {
