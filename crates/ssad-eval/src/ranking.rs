@@ -183,8 +183,8 @@ impl Ranking {
 ///
 /// Equals `sklearn.metrics.roc_auc_score(labels, scores)`: the Mann-Whitney U statistic divided
 /// by (#anomalies × #normals), where tied anomaly/normal pairs count one half (mid-ranks). This is
-/// the same number as the trapezoidal area under [`roc_curve`]. O(n log n); scores of 32 768 or
-/// more are sorted in parallel with rayon.
+/// the same number as the trapezoidal area under [`roc_curve`]. O(n log n); a class with 32 768 or
+/// more scores is sorted in parallel with rayon.
 ///
 /// Scores may be any type that widens to f64 (f32, f64, integers); all arithmetic is in f64.
 ///
