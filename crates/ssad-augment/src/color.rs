@@ -303,4 +303,52 @@ mod tests {
         gaussian_blur(&mut img, shape, 3, 1.0, &mut Vec::new());
         assert!(img.iter().all(|v| (v - 0.25).abs() < 1e-6));
     }
+
+    #[test]
+    fn hue_shift_matches_colorsys() {
+        let f: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/fixtures.json")).unwrap();
+        let case = &f["hue_3x2x5"];
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let image = floats(&case["image"]);
+        let shape = ImageShape {
+            channels: 3,
+            height: 2,
+            width: 5,
+        };
+        for c in case["cases"].as_array().unwrap() {
+            let mut img = image.clone();
+            adjust_hue(&mut img, shape, c["shift"].as_f64().unwrap() as f32);
+            for (a, b) in img.iter().zip(floats(&c["out"])) {
+                assert!((a - b).abs() < 1e-5, "shift {}: {a} vs {b}", c["shift"]);
+            }
+        }
+    }
+
+    #[test]
+    fn saturation_zero_is_grayscale_and_contrast_zero_is_the_mean() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 1,
+            width: 2,
+        };
+        let img = vec![0.2, 0.8, 0.4, 0.6, 0.9, 0.1];
+        let mut sat = img.clone();
+        adjust_saturation(&mut sat, shape, 0.0);
+        let mut grey = img.clone();
+        to_grayscale(&mut grey, shape);
+        for (a, b) in sat.iter().zip(&grey) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let mut flat = img.clone();
+        adjust_contrast(&mut flat, shape, 0.0);
+        let mean = (grey[0] + grey[1]) / 2.0;
+        assert!(flat.iter().all(|v| (v - mean).abs() < 1e-6));
+    }
 }

@@ -243,3 +243,64 @@ impl Augment for SimClr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssad_core::{Seed, Stream};
+
+    #[test]
+    fn bilinear_upsampling_matches_pytorch() {
+        // F.interpolate([[1, 2], [3, 4]], size=4, mode="bilinear", align_corners=False)
+        let mut img = vec![0.0; 16];
+        img[5] = 1.0;
+        img[6] = 2.0;
+        img[9] = 3.0;
+        img[10] = 4.0;
+        let shape = ImageShape {
+            channels: 1,
+            height: 4,
+            width: 4,
+        };
+        resize_crop(&mut img, shape, (1, 1, 2, 2), &mut Vec::new());
+        let expected = [
+            1.0, 1.25, 1.75, 2.0, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3.0, 3.25, 3.75, 4.0,
+        ];
+        assert_eq!(img, expected);
+    }
+
+    #[test]
+    fn csi_fixed_crop_covers_54_percent() {
+        let crop = RandomResizedCrop::csi_fixed();
+        for index in 0..50 {
+            let mut rng = Seed(1).rng(Stream::Augment, 0, index);
+            let (top, left, h, w) = crop.sample(64, 64, &mut rng);
+            let fraction = (h * w) as f32 / 4096.0;
+            assert!((fraction - 0.54).abs() < 0.02, "fraction {fraction}");
+            assert!(top + h <= 64 && left + w <= 64);
+            let ratio = w as f32 / h as f32;
+            assert!((0.70..=1.40).contains(&ratio), "ratio {ratio}");
+        }
+    }
+
+    #[test]
+    fn impossible_crops_fall_back_to_the_centre() {
+        // A 1 x 40 strip cannot hold a crop of aspect ratio within [3/4, 4/3]
+        // and area >= 0.5: the fallback is a central crop of ratio 4/3.
+        let crop = RandomResizedCrop {
+            scale: (0.5, 1.0),
+            ..RandomResizedCrop::default()
+        };
+        let mut rng = Seed(0).rng(Stream::Augment, 0, 0);
+        assert_eq!(crop.sample(1, 40, &mut rng), (0, 19, 1, 1));
+    }
+
+    #[test]
+    fn blur_kernel_is_a_tenth_of_the_size_made_odd() {
+        let s = SimClr::default();
+        assert_eq!(
+            (s.kernel(32), s.kernel(28), s.kernel(256), s.kernel(8)),
+            (3, 3, 25, 1)
+        );
+    }
+}
