@@ -4,6 +4,7 @@
 pub mod error;
 pub mod formats;
 pub mod manifest;
+pub mod protocols;
 pub mod registry;
 
 pub use error::{Error, Result};

@@ -9,10 +9,18 @@ use ssad_core::Matrix;
 
 use crate::error::{Error, Result};
 
+pub mod images;
+pub mod kdd;
 pub mod mat;
+pub mod mvtec;
 pub mod npy;
 
+pub use images::{
+    read_cifar10, read_cifar10_batch, read_fashion_mnist, read_idx, ImageSet, FASHION_MNIST_FILES,
+};
+pub use kdd::{parse_kdd, read_kdd, Kdd};
 pub use mat::{parse_mat, read_mat, read_mat_xy, MatArray, MatFile};
+pub use mvtec::{load_image_chw, load_mask, Chw, MvtecCategory, MvtecSample};
 pub use npy::{parse_npy, read_npy, read_npz, read_npz_array, read_npz_xy, NpyArray, NpyData};
 
 /// A feature matrix with one anomaly label per row (`true` = anomaly).
