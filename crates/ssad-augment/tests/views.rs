@@ -191,9 +191,11 @@ fn scar_patches_stay_within_their_size_range() {
 #[test]
 fn views_are_labelled_view_major() {
     let x = random_batch(4, 3, 32, 32, 7);
-    let mut small_scar = ScarConfig::default();
-    small_scar.width = (1.0, 4.0);
-    small_scar.height = (3.0, 8.0);
+    let small_scar = ScarConfig {
+        width: (1.0, 4.0),
+        height: (3.0, 8.0),
+        ..ScarConfig::default()
+    };
     for (task, n) in [
         (CutPasteTask::Binary, 2),
         (CutPasteTask::Scar, 2),
