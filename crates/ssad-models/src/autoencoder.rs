@@ -73,27 +73,28 @@ impl DenseAutoencoder {
         }
         // PyOD's Sequential holds Linear, [BatchNorm], activation, Dropout per layer.
         let step = if cfg.batch_norm { 4 } else { 3 };
-        let layer = |d_in: usize, d_out: usize, vb: VarBuilder| -> Result<DenseLayer> {
-            Ok(DenseLayer {
-                linear: linear(d_in, d_out, true, vb.pp(0))?,
-                bn: if cfg.batch_norm {
-                    Some(batch_norm(d_out, vb.pp(1))?)
-                } else {
-                    None
-                },
-            })
-        };
+        let layer =
+            |d_in: usize, d_out: usize, seq: &VarBuilder, idx: usize| -> Result<DenseLayer> {
+                Ok(DenseLayer {
+                    linear: linear(d_in, d_out, true, seq.pp(idx))?,
+                    bn: if cfg.batch_norm {
+                        Some(batch_norm(d_out, seq.pp(idx + 1))?)
+                    } else {
+                        None
+                    },
+                })
+            };
         let enc_vb = vb.pp("encoder");
         let mut encoder = Vec::with_capacity(cfg.hidden.len());
         let mut last = input_dim;
         for (i, &w) in cfg.hidden.iter().enumerate() {
-            encoder.push(layer(last, w, enc_vb.pp(step * i))?);
+            encoder.push(layer(last, w, &enc_vb, step * i)?);
             last = w;
         }
         let dec_vb = vb.pp("decoder");
         let mut decoder = Vec::with_capacity(cfg.hidden.len() - 1);
         for (i, &w) in cfg.hidden.iter().rev().skip(1).enumerate() {
-            decoder.push(layer(last, w, dec_vb.pp(step * i))?);
+            decoder.push(layer(last, w, &dec_vb, step * i)?);
             last = w;
         }
         let output = linear(last, input_dim, true, dec_vb.pp(step * decoder.len()))?;

@@ -135,6 +135,11 @@ impl SeededVarMap {
     /// Writes every variable (buffers included) to a safetensors file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        // candle folds I/O failures into a generic safetensors error; surface them typed.
+        std::fs::File::create(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let tensors: HashMap<String, Tensor> = self
             .lock()
             .iter()
