@@ -94,6 +94,8 @@ scorer_configs! {
     /// general: its score depends on each component's sign, which rounding can
     /// flip when two entries of a component tie in magnitude.
     Pca(crate::PcaConfig) => crate::FittedPca, "pca", false;
+    /// One-class SVM with an RBF kernel ([`crate::OcsvmConfig`]).
+    Ocsvm(crate::OcsvmConfig) => crate::FittedOcsvm, "ocsvm", true;
     /// Gaussian kernel density ([`crate::KdeConfig`]).
     Kde(crate::KdeConfig) => crate::FittedKde, "kde", true;
     /// Empirical-CDF outlier detection ([`crate::EcodConfig`]).

@@ -6,7 +6,7 @@ use serde_json::Value;
 use ssad_core::Matrix;
 use ssad_scorers::{
     CopodConfig, EcodConfig, HbosConfig, IForestConfig, KdeConfig, KnnConfig, KnnMethod, LofConfig,
-    Metric, PcaConfig, ScorerConfig,
+    Metric, OcsvmConfig, PcaConfig, ScorerConfig,
 };
 
 struct Fixture {
@@ -162,6 +162,11 @@ fn copod() {
 #[test]
 fn hbos() {
     check("hbos", HbosConfig::default(), 1e-6);
+}
+
+#[test]
+fn ocsvm() {
+    check("ocsvm", OcsvmConfig::default(), 1e-4);
 }
 
 #[test]
