@@ -32,19 +32,18 @@ impl Standardizer {
         let mut min = vec![f32::INFINITY; d];
         let mut max = vec![f32::NEG_INFINITY; d];
         for row in x.iter_rows() {
-            for j in 0..d {
-                let v = row[j];
-                mean[j] += f64::from(v);
-                min[j] = min[j].min(v);
-                max[j] = max[j].max(v);
+            for (((m, lo), hi), &v) in mean.iter_mut().zip(&mut min).zip(&mut max).zip(row) {
+                *m += f64::from(v);
+                *lo = lo.min(v);
+                *hi = hi.max(v);
             }
         }
         mean.iter_mut().for_each(|m| *m /= n);
         let mut var = vec![0.0f64; d];
         for row in x.iter_rows() {
-            for j in 0..d {
-                let e = f64::from(row[j]) - mean[j];
-                var[j] += e * e;
+            for ((acc, &m), &v) in var.iter_mut().zip(&mean).zip(row) {
+                let e = f64::from(v) - m;
+                *acc += e * e;
             }
         }
         let mut std = Vec::with_capacity(d);
@@ -82,8 +81,8 @@ impl Standardizer {
             .unzip();
         let d = mean.len();
         for row in x.as_mut_slice().chunks_exact_mut(d.max(1)) {
-            for j in 0..d {
-                row[j] = (row[j] - mean[j]) * inv[j];
+            for ((v, &m), &k) in row.iter_mut().zip(&mean).zip(&inv) {
+                *v = (*v - m) * k;
             }
         }
         Ok(())
@@ -114,9 +113,9 @@ impl MinMaxScaler {
         let mut min = vec![f32::INFINITY; d];
         let mut max = vec![f32::NEG_INFINITY; d];
         for row in x.iter_rows() {
-            for j in 0..d {
-                min[j] = min[j].min(row[j]);
-                max[j] = max[j].max(row[j]);
+            for ((lo, hi), &v) in min.iter_mut().zip(&mut max).zip(row) {
+                *lo = lo.min(v);
+                *hi = hi.max(v);
             }
         }
         // sklearn replaces a zero range by 1, so constant columns become 0.
@@ -134,8 +133,8 @@ impl MinMaxScaler {
         let mut out = x.to_matrix();
         let d = self.min.len();
         for row in out.as_mut_slice().chunks_exact_mut(d.max(1)) {
-            for j in 0..d {
-                row[j] = (row[j] - self.min[j]) * self.scale[j];
+            for ((v, &lo), &k) in row.iter_mut().zip(&self.min).zip(&self.scale) {
+                *v = (*v - lo) * k;
             }
         }
         Ok(out)
