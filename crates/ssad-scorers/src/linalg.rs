@@ -157,39 +157,98 @@ fn tridiagonalize(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (diag, off, betas)
 }
 
+/// Reflections per block of the compact-WY accumulation of `Q`.
+const WY_BLOCK: usize = 32;
+
+/// Columns per parallel task when forming `Y^T Q`.
+const WY_COLUMNS: usize = 64;
+
 /// Forms `Q^T` for `Q = H_0 H_1 ... H_{n-3}` from the reflections left in `a`.
+///
+/// Reflections are applied in blocks of [`WY_BLOCK`] as `I - Y T Y^T` (LAPACK's
+/// compact WY form, `dlarft`), so `Q` is streamed through memory twice per
+/// block instead of twice per reflection.
 fn householder_product_transposed(a: &[f64], betas: &[f64], n: usize) -> Vec<f64> {
     let mut q = vec![0.0; n * n];
     for i in 0..n {
         q[i * n + i] = 1.0;
     }
-    let mut u = vec![0.0; n];
-    // Applying the reflections last-first keeps each update inside the
-    // trailing block, where Q still differs from the identity.
-    for k in (0..betas.len()).rev() {
-        let beta = betas[k];
-        if beta == 0.0 {
-            continue;
-        }
-        let v = &a[k * n + k + 1..(k + 1) * n];
-        let m = v.len();
-        let u = &mut u[..m];
-        u.fill(0.0);
-        for (vi, row) in v.iter().zip(q[(k + 1) * n..].chunks(n)) {
-            axpy(*vi, &row[k + 1..], u);
-        }
-        let u: &[f64] = u;
-        let update = |(i, row): (usize, &mut [f64])| axpy(-beta * v[i], u, &mut row[k + 1..]);
-        if m >= PAR_MIN {
-            q[(k + 1) * n..]
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(update);
-        } else {
-            q[(k + 1) * n..].chunks_mut(n).enumerate().for_each(update);
-        }
+    // Last block first: each update then stays inside the trailing block,
+    // where Q still differs from the identity.
+    let mut end = betas.len();
+    while end > 0 {
+        let start = end.saturating_sub(WY_BLOCK);
+        apply_reflector_block(&mut q, a, betas, n, start, end);
+        end = start;
     }
     transpose(&q, n)
+}
+
+/// `Q <- H_start ... H_{end-1} Q`, on rows and columns `start + 1..n`.
+fn apply_reflector_block(
+    q: &mut [f64],
+    a: &[f64],
+    betas: &[f64],
+    n: usize,
+    start: usize,
+    end: usize,
+) {
+    let b = end - start;
+    let off = start + 1;
+    let m = n - off;
+    // Y (m x b): column j is v_{start+j}, which starts at local row j.
+    let mut y = vec![0.0; m * b];
+    for j in 0..b {
+        let k = start + j;
+        for (r, &v) in a[k * n + k + 1..(k + 1) * n].iter().enumerate() {
+            y[(r + j) * b + j] = v;
+        }
+    }
+    // T (b x b, upper): T[..i, i] = -beta_i T[..i, ..i] Y[:, ..i]^T v_i, T[i, i] = beta_i.
+    let mut t = vec![0.0; b * b];
+    let mut yv = vec![0.0; b];
+    for i in 0..b {
+        let beta = betas[start + i];
+        for (jj, out) in yv[..i].iter_mut().enumerate() {
+            *out = (i..m).map(|r| y[r * b + jj] * y[r * b + i]).sum();
+        }
+        for row in 0..i {
+            let acc: f64 = (row..i).map(|c| t[row * b + c] * yv[c]).sum();
+            t[row * b + i] = -beta * acc;
+        }
+        t[i * b + i] = beta;
+    }
+    // W[c] = T (Y^T Q_sub)[:, c], stored row per column c (m x b).
+    let mut w = vec![0.0; m * b];
+    let q_read: &[f64] = q;
+    w.par_chunks_mut(WY_COLUMNS * b)
+        .enumerate()
+        .for_each(|(chunk, wc)| {
+            let c0 = off + chunk * WY_COLUMNS;
+            let width = wc.len() / b;
+            for r in 0..m {
+                let yr = &y[r * b..(r + 1) * b];
+                let qr = &q_read[(off + r) * n + c0..(off + r) * n + c0 + width];
+                for (&qv, wrow) in qr.iter().zip(wc.chunks_exact_mut(b)) {
+                    axpy(qv, yr, wrow);
+                }
+            }
+            let mut tmp = vec![0.0; b];
+            for wrow in wc.chunks_exact_mut(b) {
+                for (i, out) in tmp.iter_mut().enumerate() {
+                    *out = dot(&t[i * b..(i + 1) * b], wrow);
+                }
+                wrow.copy_from_slice(&tmp);
+            }
+        });
+    q[off * n..]
+        .par_chunks_mut(n)
+        .zip(y.par_chunks(b))
+        .for_each(|(row, yr)| {
+            for (qv, wrow) in row[off..].iter_mut().zip(w.chunks_exact(b)) {
+                *qv -= dot(yr, wrow);
+            }
+        });
 }
 
 /// Diagonalises the symmetric tridiagonal matrix (`diag`, `off`) by implicit QL
