@@ -63,33 +63,38 @@ CITATIONS = {
 PROTOCOLS = {
     "adbench": (
         "ADBench tabular: every row of X is a sample, y == 1 marks an anomaly; "
-        "semi-supervised detectors train on a subset of the normal rows and are tested "
-        "on the rest (see ssad_data::protocols)."
+        "stratified 70/30 train/test split (ssad_data::protocols::stratified_split, "
+        "StratifiedConfig default) then min-max scaling with training statistics "
+        "(ssad_data::protocols::MinMaxScaler)."
     ),
     "adbench-mvtec": (
         "ADBench CV: frozen ImageNet ResNet-18 embeddings (512-d) of one MVTec AD "
         "category, train and test images together, y == 1 marks a defective image; "
-        "used as a tabular set (see ssad_data::protocols)."
+        "used as a tabular set with ADBench's split "
+        "(ssad_data::protocols::stratified_split)."
     ),
     "odds": (
         "GOAD tabular split (lironber/GOAD data_loader.py): keep file order, train on "
         "the first half of the inliers, test on the second half plus all outliers, "
-        "z-score with the training mean and std (std 0 -> 1) (see ssad_data::protocols)."
+        "z-score with the training mean and std (std 0 -> 1) "
+        "(ssad_data::protocols::goad_tabular)."
     ),
     "kdd": (
         "GOAD 'kdd' (normal. rows are the anomalies, a random half of the attack rows "
         "trains) and 'kddrev' (normal. rows are normal, 24,319 drawn attack rows are "
         "the anomalies); 121 columns after one-hot encoding the 7 symbolic fields "
-        "(see ssad_data::protocols)."
+        "(ssad_data::formats::read_kdd; ssad_data::protocols::goad_kdd, goad_kddrev)."
     ),
     "mvtec": (
         "MVTec AD one-category protocol at 256x256 (CutPaste): train on train/good, "
         "test on test/*, where test/<defect>/ is an anomaly; masks "
-        "ground_truth/<defect>/NNN_mask.png (255 = defect) for pixel-level scores."
+        "ground_truth/<defect>/NNN_mask.png (255 = defect) for pixel-level scores "
+        "(ssad_data::formats::MvtecCategory)."
     ),
     "fashion-mnist": (
         "One-class image protocol (GEOM, GOAD, CSI): train on one class of the training "
-        "set, test on the whole test set, where the other nine classes are anomalies."
+        "set, test on the whole test set, where the other nine classes are anomalies "
+        "(ssad_data::formats::read_idx; ssad_data::protocols::one_class_split)."
     ),
 }
 
