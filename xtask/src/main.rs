@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod classic;
 mod data;
 
 #[derive(Parser)]
@@ -21,6 +22,8 @@ enum Command {
     /// Check or fetch the datasets named in `datasets/`.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Classic detectors on the ADBench classical sets, optionally vs PyOD.
+    Classic(classic::ClassicArgs),
 }
 
 /// The workspace root, whatever directory the xtask is run from.
@@ -34,5 +37,6 @@ pub fn project_root() -> PathBuf {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Data(cmd) => data::run(cmd),
+        Command::Classic(args) => classic::run(args),
     }
 }

@@ -17,8 +17,10 @@ use ssad_core::{Matrix, MatrixView};
 
 /// Query rows per parallel task.
 const QUERY_BLOCK: usize = 128;
-/// Reference rows per GEMM; `QUERY_BLOCK × REF_BLOCK` f32 dot products is 1 MiB.
-const REF_BLOCK: usize = 2048;
+/// Reference rows per GEMM; `QUERY_BLOCK × REF_BLOCK` f32 dot products is 256 KiB, so they stay in L2.
+const REF_BLOCK: usize = 512;
+/// Candidates tested together before any of them is inserted.
+const LANES: usize = 16;
 
 /// The distance between two feature vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -246,13 +248,31 @@ impl Index {
                         let row_best = &mut best[i * k..(i + 1) * k];
                         let row_dots = &dots[i * ref_rows..(i + 1) * ref_rows];
                         let self_j = if exclude_self { first + i } else { usize::MAX };
-                        for (jj, (&dot, &rn)) in row_dots.iter().zip(r_norms).enumerate() {
-                            let d2 = match self.metric {
-                                Metric::Euclidean => (q_norms[i] + rn - 2.0 * dot).max(0.0),
-                                Metric::Cosine => 1.0 - dot,
-                            };
-                            if d2 < row_best[k - 1].0 && ref_first + jj != self_j {
-                                insert(row_best, d2, (ref_first + jj) as u32);
+                        let qn = q_norms[i];
+                        let to_distance = |dot: f32, rn: f32| match self.metric {
+                            Metric::Euclidean => (qn + rn - 2.0 * dot).max(0.0),
+                            Metric::Cosine => 1.0 - dot,
+                        };
+                        // Most candidates lose: test a lane-sized chunk at once (this
+                        // vectorises) and only walk the chunks that hold a winner.
+                        for (c, (dch, nch)) in row_dots
+                            .chunks(LANES)
+                            .zip(r_norms.chunks(LANES))
+                            .enumerate()
+                        {
+                            let mut lane = [f32::INFINITY; LANES];
+                            for ((l, &dot), &rn) in lane.iter_mut().zip(dch).zip(nch) {
+                                *l = to_distance(dot, rn);
+                            }
+                            let lane_min = lane.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+                            if lane_min >= row_best[k - 1].0 {
+                                continue;
+                            }
+                            for (t, &d2) in lane.iter().enumerate().take(dch.len()) {
+                                let j = ref_first + c * LANES + t;
+                                if d2 < row_best[k - 1].0 && j != self_j {
+                                    insert(row_best, d2, j as u32);
+                                }
                             }
                         }
                     }

@@ -1,0 +1,91 @@
+"""PyOD side of `cargo xtask classic --vs-pyod`.
+
+Reads the z-scored float32 matrices that the xtask wrote (<stem>.f32 raw
+little-endian, <stem>.y one byte per label, <stem>.json with the shape), runs
+each PyOD detector with its defaults transductively (fit on all rows, AUROC of
+decision_scores_), and writes {stem: {detector: {auroc, seconds} | {error} |
+{skipped}}} as JSON. Timing covers fit, which includes scoring the rows.
+"""
+
+import argparse
+import json
+import pathlib
+import time
+import warnings
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def make(name):
+    if name == "knn":
+        from pyod.models.knn import KNN
+        return KNN()
+    if name == "lof":
+        from pyod.models.lof import LOF
+        return LOF()
+    if name == "iforest":
+        from pyod.models.iforest import IForest
+        return IForest(random_state=0)
+    if name == "ocsvm":
+        from pyod.models.ocsvm import OCSVM
+        return OCSVM()
+    if name == "pca":
+        from pyod.models.pca import PCA
+        return PCA()
+    if name == "kde":
+        from pyod.models.kde import KDE
+        return KDE()
+    if name == "ecod":
+        from pyod.models.ecod import ECOD
+        return ECOD()
+    if name == "copod":
+        from pyod.models.copod import COPOD
+        return COPOD()
+    if name == "hbos":
+        from pyod.models.hbos import HBOS
+        return HBOS()
+    raise ValueError(name)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--input-dir", required=True)
+    p.add_argument("--json", required=True)
+    p.add_argument("--detectors", required=True)
+    p.add_argument("--quadratic-limit", type=int, default=60000)
+    a = p.parse_args()
+    warnings.filterwarnings("ignore")
+    src = pathlib.Path(a.input_dir)
+    out = {}
+    for meta_path in sorted(src.glob("*.json")):
+        if meta_path.name == "pyod.json":
+            continue
+        stem = meta_path.stem
+        meta = json.loads(meta_path.read_text())
+        x = np.fromfile(src / f"{stem}.f32", dtype="<f4").reshape(meta["rows"], meta["cols"])
+        x = x.astype(np.float64)
+        y = np.fromfile(src / f"{stem}.y", dtype=np.uint8)
+        res = {}
+        for name in a.detectors.split(","):
+            if name in ("ocsvm", "kde") and x.shape[0] > a.quadratic_limit:
+                res[name] = {"skipped": f"n > {a.quadratic_limit}"}
+                continue
+            try:
+                det = make(name)
+                t0 = time.perf_counter()
+                det.fit(x)
+                seconds = time.perf_counter() - t0
+                scores = np.asarray(det.decision_scores_, dtype=np.float64)
+                res[name] = {"auroc": float(roc_auc_score(y, scores)), "seconds": seconds}
+            except Exception as e:  # noqa: BLE001 - report, keep going
+                res[name] = {"error": f"{type(e).__name__}: {e}"}
+        out[stem] = res
+        print(f"pyod {stem}: " + " ".join(
+            f"{k}={v.get('auroc', v.get('error', v.get('skipped')))!s:.6}" for k, v in res.items()
+        ), flush=True)
+    pathlib.Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

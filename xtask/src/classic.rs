@@ -1,0 +1,431 @@
+//! `cargo xtask classic`: every classic detector on every ADBench classical set,
+//! transductively as PyOD's `decision_scores_` (fit on all rows, score all rows),
+//! optionally side by side with PyOD itself.
+//!
+//! Protocol: `X` is z-scored with its own mean and (population) std, a std of 0
+//! becoming 1, in `f64`, then stored as `f32`; AUROC is against `y == 1`.
+//! With `--vs-pyod` the same `f32` matrices are written to raw files that
+//! `xtask/py/pyod_classic.py` reads, so both sides see bit-identical input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use ssad_core::Matrix;
+use ssad_scorers::{
+    CopodConfig, EcodConfig, HbosConfig, IForestConfig, KdeConfig, KnnConfig, LofConfig,
+    OcsvmConfig, PcaConfig, ScorerConfig,
+};
+
+use crate::project_root;
+
+/// Detectors in table order.
+const DETECTORS: [&str; 9] = [
+    "knn", "lof", "iforest", "ocsvm", "pca", "kde", "ecod", "copod", "hbos",
+];
+/// Above this many rows the O(n²)-memory-or-time detectors are skipped, as ADBench does.
+const QUADRATIC_LIMIT: usize = 60_000;
+const QUADRATIC: [&str; 2] = ["ocsvm", "kde"];
+
+/// Arguments of `cargo xtask classic`.
+#[derive(clap::Args)]
+pub struct ClassicArgs {
+    /// Folder of `.npz` files; default `$SSAD_DATA_DIR/adbench/classical`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where to write the JSON results.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Comma-separated detectors (default: all of knn,lof,iforest,ocsvm,pca,kde,ecod,copod,hbos).
+    #[arg(long, value_delimiter = ',')]
+    detectors: Vec<String>,
+    /// Only datasets whose file stem contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    datasets: Vec<String>,
+    /// Skip datasets with more rows than this.
+    #[arg(long)]
+    max_rows: Option<usize>,
+    /// Also run PyOD (in a throwaway virtualenv under `target/pyod-venv`) and compare.
+    #[arg(long)]
+    vs_pyod: bool,
+    /// A Python that already has pyod, scikit-learn, numpy and scipy (skips the venv).
+    #[arg(long)]
+    python: Option<PathBuf>,
+}
+
+fn config(name: &str) -> Result<ScorerConfig> {
+    Ok(match name {
+        "knn" => KnnConfig::default().into(),
+        "lof" => LofConfig::default().into(),
+        "iforest" => IForestConfig::default().into(),
+        "ocsvm" => OcsvmConfig::default().into(),
+        "pca" => PcaConfig::default().into(),
+        "kde" => KdeConfig::default().into(),
+        "ecod" => EcodConfig::default().into(),
+        "copod" => CopodConfig::default().into(),
+        "hbos" => HbosConfig::default().into(),
+        other => bail!("unknown detector {other:?}; known: {}", DETECTORS.join(",")),
+    })
+}
+
+/// z-scores columns with their own mean and population std (0 → 1), in f64.
+fn zscore(x: &Matrix) -> Matrix {
+    let (n, d) = x.shape();
+    let mut mean = vec![0.0f64; d];
+    for row in x.iter_rows() {
+        mean.iter_mut()
+            .zip(row)
+            .for_each(|(m, &v)| *m += f64::from(v));
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut var = vec![0.0f64; d];
+    for row in x.iter_rows() {
+        for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (f64::from(v) - m).powi(2);
+        }
+    }
+    let std: Vec<f64> = var
+        .iter()
+        .map(|v| {
+            let s = (v / n as f64).sqrt();
+            if s == 0.0 {
+                1.0
+            } else {
+                s
+            }
+        })
+        .collect();
+    let mut out = x.clone();
+    for row in out.as_mut_slice().chunks_exact_mut(d.max(1)) {
+        for ((v, m), s) in row.iter_mut().zip(&mean).zip(&std) {
+            *v = ((f64::from(*v) - m) / s) as f32;
+        }
+    }
+    out
+}
+
+struct Dataset {
+    stem: String,
+    x: Matrix,
+    y: Vec<bool>,
+}
+
+fn datasets(dir: &Path, args: &ClassicArgs) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "npz"))
+        .filter(|p| {
+            let stem = stem(p);
+            args.datasets.is_empty() || args.datasets.iter().any(|d| stem.contains(d.as_str()))
+        })
+        .collect();
+    // By ADBench number, so the table reads like the paper's.
+    files.sort_by_key(|p| {
+        let s = stem(p);
+        let num: u32 = s
+            .split('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u32::MAX);
+        (num, s)
+    });
+    Ok(files)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn load(path: &Path) -> Result<Dataset> {
+    let labeled = ssad_data::formats::read_npz_xy(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Dataset {
+        stem: stem(path),
+        x: zscore(&labeled.x),
+        y: labeled.y,
+    })
+}
+
+fn run_rust(ds: &Dataset, name: &str) -> Result<Value> {
+    if QUADRATIC.contains(&name) && ds.x.rows() > QUADRATIC_LIMIT {
+        return Ok(json!({"skipped": format!("n > {QUADRATIC_LIMIT}")}));
+    }
+    let cfg = config(name)?;
+    let start = Instant::now();
+    let result = cfg.fit_score(ds.x.view());
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(match result {
+        Ok((_, scores)) => match ssad_eval::auroc(&scores, &ds.y) {
+            Ok(a) => json!({"auroc": a, "seconds": seconds}),
+            Err(e) => json!({"error": format!("auroc: {e}"), "seconds": seconds}),
+        },
+        Err(e) => json!({"error": e.to_string()}),
+    })
+}
+
+/// Writes `x` as raw little-endian f32 for the Python side.
+fn write_raw(ds: &Dataset, dir: &Path) -> Result<()> {
+    let bytes: Vec<u8> =
+        ds.x.as_slice()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+    std::fs::write(dir.join(format!("{}.f32", ds.stem)), bytes)?;
+    let labels: Vec<u8> = ds.y.iter().map(|&b| u8::from(b)).collect();
+    std::fs::write(dir.join(format!("{}.y", ds.stem)), labels)?;
+    let meta = json!({"rows": ds.x.rows(), "cols": ds.x.cols()});
+    std::fs::write(dir.join(format!("{}.json", ds.stem)), meta.to_string())?;
+    Ok(())
+}
+
+/// A Python with PyOD: the given one, or a virtualenv under `target/pyod-venv`
+/// created (and pip-installed) on first use.
+fn pyod_python(args: &ClassicArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.python {
+        return Ok(p.clone());
+    }
+    let venv = project_root().join("target").join("pyod-venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        eprintln!("creating {} (one-off)", venv.display());
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()?
+            .success();
+        if !ok {
+            bail!("python3 -m venv failed");
+        }
+    }
+    let has_pyod = Command::new(&python)
+        .args(["-c", "import pyod, sklearn, numpy, scipy"])
+        .status()?
+        .success();
+    if !has_pyod {
+        let ok = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "pyod",
+                "scikit-learn",
+                "numpy",
+                "scipy",
+            ])
+            .status()?
+            .success();
+        if !ok {
+            bail!("pip install pyod scikit-learn numpy scipy failed");
+        }
+    }
+    Ok(python)
+}
+
+fn run_pyod(args: &ClassicArgs, raw_dir: &Path, detectors: &[String]) -> Result<Value> {
+    let python = pyod_python(args)?;
+    let out = raw_dir.join("pyod.json");
+    let script = project_root()
+        .join("xtask")
+        .join("py")
+        .join("pyod_classic.py");
+    let ok = Command::new(&python)
+        .arg(&script)
+        .arg("--input-dir")
+        .arg(raw_dir)
+        .arg("--json")
+        .arg(&out)
+        .arg("--detectors")
+        .arg(detectors.join(","))
+        .arg("--quadratic-limit")
+        .arg(QUADRATIC_LIMIT.to_string())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?
+        .success();
+    if !ok {
+        bail!("{} failed", script.display());
+    }
+    let text = std::fs::read_to_string(&out)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    })
+}
+
+fn cell(v: &Value) -> String {
+    match (v.get("auroc"), v.get("skipped"), v.get("error")) {
+        (Some(a), _, _) => format!("{:.4}", a.as_f64().unwrap_or(f64::NAN)),
+        (_, Some(_), _) => "skip".into(),
+        (_, _, Some(_)) => "err".into(),
+        _ => "-".into(),
+    }
+}
+
+/// Runs the command.
+pub fn run(args: ClassicArgs) -> Result<()> {
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            let root = std::env::var_os("SSAD_DATA_DIR")
+                .map(PathBuf::from)
+                .context("pass --data-dir or set SSAD_DATA_DIR")?;
+            root.join("adbench").join("classical")
+        }
+    };
+    let detectors: Vec<String> = if args.detectors.is_empty() {
+        DETECTORS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.detectors.clone()
+    };
+    for d in &detectors {
+        config(d)?;
+    }
+    let raw_dir = project_root().join("target").join("classic-input");
+    if args.vs_pyod {
+        std::fs::create_dir_all(&raw_dir)?;
+    }
+    let mut results = Vec::new();
+    println!(
+        "{:<22} {:>7} {:>5} {}",
+        "dataset",
+        "n",
+        "d",
+        detectors
+            .iter()
+            .map(|d| format!("{d:>8}"))
+            .collect::<String>()
+    );
+    for path in datasets(&dir, &args)? {
+        let ds = load(&path)?;
+        if args.max_rows.is_some_and(|m| ds.x.rows() > m) {
+            continue;
+        }
+        let mut per = BTreeMap::new();
+        for name in &detectors {
+            per.insert(name.clone(), run_rust(&ds, name)?);
+        }
+        println!(
+            "{:<22} {:>7} {:>5} {}",
+            ds.stem,
+            ds.x.rows(),
+            ds.x.cols(),
+            detectors
+                .iter()
+                .map(|d| format!("{:>8}", cell(&per[d])))
+                .collect::<String>()
+        );
+        if args.vs_pyod {
+            write_raw(&ds, &raw_dir)?;
+        }
+        results.push(json!({
+            "dataset": ds.stem,
+            "n": ds.x.rows(),
+            "d": ds.x.cols(),
+            "anomalies": ds.y.iter().filter(|&&b| b).count(),
+            "detectors": per,
+        }));
+    }
+    let mut summary = json!(null);
+    if args.vs_pyod {
+        let pyod = run_pyod(&args, &raw_dir, &detectors)?;
+        summary = compare(&mut results, &pyod, &detectors);
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "protocol": "transductive: z-score X with its own mean/std (0 -> 1), fit on all rows, score all rows (PyOD decision_scores_), AUROC vs y",
+            "results": results,
+            "vs_pyod": summary,
+        });
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Adds PyOD's numbers to `results`, prints differences, returns per-detector medians.
+fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
+    println!("\nAUROC(ours) - AUROC(PyOD), and PyOD time / our time:");
+    println!(
+        "{:<22} {}",
+        "dataset",
+        detectors
+            .iter()
+            .map(|d| format!("{d:>17}"))
+            .collect::<String>()
+    );
+    let mut diffs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in results.iter_mut() {
+        let stem = r["dataset"].as_str().unwrap_or_default().to_owned();
+        let mut line = format!("{stem:<22} ");
+        for d in detectors {
+            let theirs = &pyod[&stem][d];
+            let ours = &r["detectors"][d];
+            let (Some(a), Some(b)) = (ours["auroc"].as_f64(), theirs["auroc"].as_f64()) else {
+                let why = if theirs.get("error").is_some() {
+                    "pyod err"
+                } else {
+                    "-"
+                };
+                line.push_str(&format!("{why:>17}"));
+                r["detectors"][d]["pyod"] = theirs.clone();
+                continue;
+            };
+            let diff = a - b;
+            let ratio = theirs["seconds"].as_f64().unwrap_or(f64::NAN)
+                / ours["seconds"].as_f64().unwrap_or(f64::NAN);
+            diffs.entry(d).or_default().push(diff);
+            ratios.entry(d).or_default().push(ratio);
+            line.push_str(&format!("{diff:>+9.4} {ratio:>6.1}x"));
+            r["detectors"][d]["pyod"] = theirs.clone();
+            r["detectors"][d]["auroc_diff"] = json!(diff);
+            r["detectors"][d]["speedup"] = json!(ratio);
+        }
+        println!("{line}");
+    }
+    let mut summary = serde_json::Map::new();
+    let mut line = format!("{:<22} ", "median");
+    let mut worst = format!("{:<22} ", "max |diff|");
+    for d in detectors {
+        let diff = diffs.get(d.as_str()).cloned().unwrap_or_default();
+        let max_abs = diff.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let med_diff = median(diff.clone());
+        let med_ratio = median(ratios.get(d.as_str()).cloned().unwrap_or_default());
+        line.push_str(&format!(
+            "{:>+9.4} {:>6.1}x",
+            med_diff.unwrap_or(f64::NAN),
+            med_ratio.unwrap_or(f64::NAN)
+        ));
+        worst.push_str(&format!("{max_abs:>9.4} {:>7}", ""));
+        summary.insert(
+            d.clone(),
+            json!({
+                "median_auroc_diff": med_diff,
+                "max_abs_auroc_diff": max_abs,
+                "median_speedup": med_ratio,
+                "datasets_compared": diff.len(),
+            }),
+        );
+    }
+    println!("{line}\n{worst}");
+    Value::Object(summary)
+}
