@@ -112,14 +112,15 @@ fn goad_kdd_and_kddrev_counts_and_reproducibility() {
     let split = goad_kdd(&kdd, Seed(0)).unwrap();
     // 396,743 attacks: 198,371 train, 198,372 test; all 97,278 normal. rows are anomalies.
     check_kdd_split(&split, 198_371, 198_372, 97_278);
-    let again = goad_kdd(&kdd, Seed(0)).unwrap();
-    assert_eq!(split, again);
-    let other = goad_kdd(&kdd, Seed(1)).unwrap();
-    assert_ne!(split.train.row(0), other.train.row(0));
 
     let rev = goad_kddrev(&kdd, Seed(0)).unwrap();
     // 97,278 normal rows: 48,639 train and 48,639 test; 24,319 attacks as anomalies.
     check_kdd_split(&rev, 48_639, 48_639, KDDREV_ANOMALIES);
+    // Reproducible per seed (checked on the smaller KDDRev to keep debug tests fast).
+    assert_eq!(rev, goad_kddrev(&kdd, Seed(0)).unwrap());
+    let other = goad_kddrev(&kdd, Seed(1)).unwrap();
+    assert_ne!(rev.train.row(0), other.train.row(0));
+    assert_ne!(rev.test.as_slice(), other.test.as_slice());
 }
 
 fn labeled(rows: usize, anomalies: usize) -> Labeled {

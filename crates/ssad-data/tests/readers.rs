@@ -254,3 +254,39 @@ fn npz_label_count_mismatch_is_an_error() {
     );
     assert_names_file(&err, "mismatch.npz");
 }
+
+#[test]
+fn matlab_v73_files_are_rejected_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes =
+        b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 2024 HDF5 schema 1.00 ."
+            .to_vec();
+    bytes.resize(512, b' ');
+    bytes.extend_from_slice(b"\x89HDF\r\n\x1a\n");
+    bytes.resize(2048, 0);
+    let p = write(dir.path(), "big_v73.mat", &bytes);
+    let err = read_mat_xy(&p).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert_names_file(&err, "big_v73.mat");
+    assert!(err.to_string().contains("-v7"), "{err}");
+}
+
+#[test]
+fn npz_with_pickled_objects_is_rejected() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend_from_slice(b"\x80\x04K\x01.");
+    let path = dir.path().join("objects.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file("X.npy", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    let err = read_npz_xy(&path).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("objects.npz"), "{err}");
+}

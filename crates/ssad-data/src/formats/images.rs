@@ -38,7 +38,10 @@ impl ImageSet {
         data: Vec<u8>,
         labels: Vec<u8>,
     ) -> Result<Self> {
-        let per = channels * height * width;
+        let per = channels
+            .checked_mul(height)
+            .and_then(|p| p.checked_mul(width))
+            .unwrap_or(0);
         if per == 0 || labels.len().checked_mul(per) != Some(data.len()) {
             return Err(Error::Protocol(format!(
                 "{} pixel bytes do not make {} images of {channels}x{height}x{width}",
@@ -98,7 +101,8 @@ impl ImageSet {
     /// The pixels of image `i` (C×H×W), or `None` if out of range.
     pub fn image(&self, i: usize) -> Option<&[u8]> {
         let n = self.image_len();
-        self.data.get(i * n..(i + 1) * n)
+        let start = i.checked_mul(n)?;
+        self.data.get(start..start.checked_add(n)?)
     }
 
     /// All pixels scaled to `[0, 1]` as `f32`, N×C×H×W.
@@ -170,7 +174,8 @@ fn idx_payload<'a>(bytes: &'a [u8], magic: u32, path: &Path) -> Result<(Vec<usiz
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad("IDX dimensions overflow".into()))?;
     let start = 4 * (ndims + 1);
-    let payload = bytes.get(start..start + count).ok_or_else(|| {
+    let end = start.checked_add(count);
+    let payload = end.and_then(|end| bytes.get(start..end)).ok_or_else(|| {
         bad(format!(
             "truncated: dims {dims:?} need {count} data bytes, found {}",
             bytes.len().saturating_sub(start)

@@ -65,6 +65,17 @@ impl MatArray {
                 ),
             ));
         };
+        if rows.checked_mul(cols) != Some(self.values.len()) {
+            return Err(Error::format(
+                origin,
+                format!(
+                    "variable `{}` has dims {:?} but {} values",
+                    self.name,
+                    self.dims,
+                    self.values.len()
+                ),
+            ));
+        }
         let mut out = vec![0.0f32; rows * cols];
         for (j, column) in self.values.chunks_exact(rows.max(1)).take(cols).enumerate() {
             for (i, &v) in column.iter().enumerate() {

@@ -149,6 +149,16 @@ impl NpyArray {
             [n] => (*n, 1),
             [n, rest @ ..] => (*n, rest.iter().product()),
         };
+        if rows.checked_mul(cols) != Some(self.data.len()) {
+            return Err(Error::format(
+                what,
+                format!(
+                    "shape {:?} does not match {} values",
+                    self.shape,
+                    self.data.len()
+                ),
+            ));
+        }
         let mut out = vec![0.0f32; rows * cols];
         if self.fortran_order && self.shape.len() > 1 {
             if self.shape.len() > 2 {
@@ -513,10 +523,12 @@ impl Dtype {
             return Err(unsupported("unrecognised"));
         }
         let (order, kind, size) = match bytes[0] {
-            b'<' | b'>' | b'|' | b'=' => (bytes[0], bytes[1], &descr[2..]),
-            _ => (b'|', bytes[0], &descr[1..]),
+            b'<' | b'>' | b'|' | b'=' => (bytes[0], bytes[1], descr.get(2..)),
+            _ => (b'|', bytes[0], descr.get(1..)),
         };
-        let size: usize = size.parse().map_err(|_| unsupported("unrecognised"))?;
+        let size: usize = size
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| unsupported("unrecognised"))?;
         let kind = match kind {
             b'b' if size == 1 => Kind::Bool,
             b'i' if matches!(size, 1 | 2 | 4 | 8) => Kind::Int,
