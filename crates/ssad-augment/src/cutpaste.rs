@@ -9,7 +9,7 @@ use ssad_core::{Seed, Stream};
 use crate::augment::{check_colour_channels, check_indices, check_range, Augment};
 use crate::color::ColorJitter;
 use crate::error::{Error, Result};
-use crate::image::{HostBatch, ImageShape};
+use crate::image::{with_host, HostBatch, ImageShape};
 
 /// Settings of [`CutPaste`]; the defaults are the paper's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -305,40 +305,40 @@ impl CutPasteViews {
         epoch: u64,
         indices: &[u64],
     ) -> Result<(Tensor, Tensor)> {
-        let batch = HostBatch::from_tensor(x)?;
-        check_indices(indices, batch.batch)?;
-        let shape = batch.shape;
-        match self.task {
-            CutPasteTask::Binary => self.cut.check_shape(shape)?,
-            CutPasteTask::Scar => self.scar.check_shape(shape)?,
-            CutPasteTask::Union | CutPasteTask::ThreeWay => {
-                self.cut.check_shape(shape)?;
-                self.scar.check_shape(shape)?;
-            }
-        }
         let n_views = self.n_views();
-        let union = CutPasteUnion::new(self.cut.clone(), self.scar.clone());
-        let image = shape.len();
-        let b = batch.batch;
-        let mut out = vec![0.0f32; n_views * batch.data.len()];
-        out.par_chunks_mut(image)
-            .enumerate()
-            .for_each(|(row, dst)| {
-                let (v, i) = (row / b, row % b);
-                dst.copy_from_slice(&batch.data[i * image..(i + 1) * image]);
-                if v == 0 {
-                    return;
+        let (out, b, shape) = with_host(x, |data, b, shape| {
+            check_indices(indices, b)?;
+            match self.task {
+                CutPasteTask::Binary => self.cut.check_shape(shape)?,
+                CutPasteTask::Scar => self.scar.check_shape(shape)?,
+                CutPasteTask::Union | CutPasteTask::ThreeWay => {
+                    self.cut.check_shape(shape)?;
+                    self.scar.check_shape(shape)?;
                 }
-                let mut rng = seed
-                    .derive(v as u64)
-                    .rng(Stream::Augment, epoch, indices[i]);
-                let aug: &dyn Augment = match (self.task, v) {
-                    (CutPasteTask::Binary, _) | (CutPasteTask::ThreeWay, 1) => &self.cut,
-                    (CutPasteTask::Union, _) => &union,
-                    _ => &self.scar,
-                };
-                aug.augment_image(dst, shape, &mut rng);
-            });
+            }
+            let union = CutPasteUnion::new(self.cut.clone(), self.scar.clone());
+            let image = shape.len();
+            let mut out = vec![0.0f32; n_views * data.len()];
+            out.par_chunks_mut(image)
+                .enumerate()
+                .for_each(|(row, dst)| {
+                    let (v, i) = (row / b, row % b);
+                    dst.copy_from_slice(&data[i * image..(i + 1) * image]);
+                    if v == 0 {
+                        return;
+                    }
+                    let mut rng = seed
+                        .derive(v as u64)
+                        .rng(Stream::Augment, epoch, indices[i]);
+                    let aug: &dyn Augment = match (self.task, v) {
+                        (CutPasteTask::Binary, _) | (CutPasteTask::ThreeWay, 1) => &self.cut,
+                        (CutPasteTask::Union, _) => &union,
+                        _ => &self.scar,
+                    };
+                    aug.augment_image(dst, shape, &mut rng);
+                });
+            Ok((out, b, shape))
+        })?;
         let labels: Vec<u32> = (0..n_views * b).map(|row| (row / b) as u32).collect();
         let device = x.device();
         let rows = n_views * b;

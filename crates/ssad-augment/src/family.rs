@@ -4,7 +4,7 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::image::{HostBatch, ImageShape};
+use crate::image::{with_host, HostBatch, ImageShape};
 
 /// A finite ordered family `T_0 .. T_{K-1}` of deterministic image transformations.
 ///
@@ -40,14 +40,20 @@ pub trait TransformFamily: Send + Sync {
 
     /// Applies member `k` to a `(B, C, H, W)` batch.
     fn apply(&self, x: &Tensor, k: usize) -> Result<Tensor> {
-        let batch = HostBatch::from_tensor(x)?;
-        let map = self.source_map(k, batch.shape.height, batch.shape.width)?;
-        let mut out = vec![0.0f32; batch.data.len()];
-        let image = batch.shape.len();
-        out.par_chunks_mut(image)
-            .zip(batch.data.par_chunks(image))
-            .for_each(|(dst, src)| gather(src, dst, &map, batch.shape));
-        HostBatch { data: out, ..batch }.into_tensor(x.device())
+        let out = with_host(x, |data, batch, shape| {
+            let map = self.source_map(k, shape.height, shape.width)?;
+            let mut out = vec![0.0f32; data.len()];
+            let image = shape.len();
+            out.par_chunks_mut(image)
+                .zip(data.par_chunks(image))
+                .for_each(|(dst, src)| gather(src, dst, &map, shape));
+            Ok(HostBatch {
+                data: out,
+                batch,
+                shape,
+            })
+        })?;
+        out.into_tensor(x.device())
     }
 }
 
@@ -69,32 +75,28 @@ pub struct Expansion {
 /// The output is member-major (see [`Expansion::images`]), matching CSI's
 /// `torch.cat([shift(x, k) for k in range(K)])`.
 pub fn expand(family: &dyn TransformFamily, x: &Tensor) -> Result<Expansion> {
-    let batch = HostBatch::from_tensor(x)?;
     let k_count = family.len();
-    let shape = batch.shape;
-    let maps = (0..k_count)
-        .map(|k| family.source_map(k, shape.height, shape.width))
-        .collect::<Result<Vec<_>>>()?;
-    let image = shape.len();
-    let mut out = vec![0.0f32; k_count * batch.data.len()];
-    out.par_chunks_mut(image)
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (k, i) = (row / batch.batch, row % batch.batch);
-            gather(
-                &batch.data[i * image..(i + 1) * image],
-                dst,
-                &maps[k],
-                shape,
-            );
-        });
-    let rows = k_count * batch.batch;
-    let labels: Vec<u32> = (0..rows).map(|row| (row / batch.batch) as u32).collect();
+    let (out, batch, shape) = with_host(x, |data, batch, shape| {
+        let maps = (0..k_count)
+            .map(|k| family.source_map(k, shape.height, shape.width))
+            .collect::<Result<Vec<_>>>()?;
+        let image = shape.len();
+        let mut out = vec![0.0f32; k_count * data.len()];
+        out.par_chunks_mut(image)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (k, i) = (row / batch, row % batch);
+                gather(&data[i * image..(i + 1) * image], dst, &maps[k], shape);
+            });
+        Ok((out, batch, shape))
+    })?;
+    let rows = k_count * batch;
+    let labels: Vec<u32> = (0..rows).map(|row| (row / batch) as u32).collect();
     let heads = family.head_sizes().len();
     let mut head_labels = Vec::with_capacity(rows * heads);
     for k in 0..k_count {
         let per = family.head_labels(k);
-        for _ in 0..batch.batch {
+        for _ in 0..batch {
             head_labels.extend_from_slice(&per);
         }
     }

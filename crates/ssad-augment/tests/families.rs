@@ -286,3 +286,25 @@ proptest! {
         prop_assert_eq!(values(&back), values(&x));
     }
 }
+
+#[test]
+fn strided_and_offset_tensors_are_read_correctly() {
+    let x = random_batch(3, 2, 5, 5, 11);
+    // A narrow along the batch keeps a contiguous view with a storage offset.
+    let middle = x.narrow(0, 1, 1).unwrap();
+    assert_eq!(
+        values(&Rotations.apply(&middle, 0).unwrap()),
+        values(&middle)
+    );
+    // A transpose is not contiguous and goes through the copying path.
+    let transposed = x.transpose(2, 3).unwrap();
+    assert_eq!(
+        values(&Rotations.apply(&transposed, 0).unwrap()),
+        values(&transposed)
+    );
+    let f64_input = x.to_dtype(candle_core::DType::F64).unwrap();
+    assert_eq!(
+        values(&Rotations.apply(&f64_input, 2).unwrap()),
+        values(&Rotations.apply(&x, 2).unwrap())
+    );
+}
