@@ -120,3 +120,61 @@ fn a_wrong_count_in_a_manifest_is_a_content_mismatch() {
         "{msg}"
     );
 }
+
+/// Every entry of the data root's `MANIFEST.json` is covered by a manifest with the same
+/// sha256 and size (directories: every file listed in the root's `SHA256SUMS`).
+#[test]
+fn manifests_cover_every_entry_of_the_data_roots_manifest_json() {
+    let Some(root) = data_root() else { return };
+    let Ok(text) = std::fs::read_to_string(root.join("MANIFEST.json")) else {
+        println!("skipped: no MANIFEST.json in {}", root.display());
+        return;
+    };
+    let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reg = registry();
+    let by_path: std::collections::HashMap<&str, &ssad_data::manifest::FileEntry> = reg
+        .manifests()
+        .iter()
+        .flat_map(|m| &m.files)
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let sums = std::fs::read_to_string(root.join("SHA256SUMS")).unwrap();
+    let mut covered = 0;
+    for e in entries.as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        match e["path"].as_str() {
+            Some(dir) if dir.ends_with('/') => {
+                let listed: Vec<(&str, &str)> = sums
+                    .lines()
+                    .filter_map(|l| l.split_once("  "))
+                    .filter(|(_, p)| p.starts_with(dir))
+                    .collect();
+                assert!(!listed.is_empty(), "{name}");
+                for (sha, p) in listed {
+                    assert_eq!(by_path.get(p).map(|f| f.sha256.as_str()), Some(sha), "{p}");
+                }
+            }
+            Some(path) => {
+                let f = by_path
+                    .get(path)
+                    .unwrap_or_else(|| panic!("{name}: no manifest"));
+                assert_eq!(Some(f.sha256.as_str()), e["sha256"].as_str(), "{name}");
+                assert_eq!(Some(f.size), e["size_bytes"].as_u64(), "{name}");
+            }
+            // An external package (Fashion-MNIST): its files by name.
+            None => {
+                for (file, meta) in e["files"].as_object().unwrap() {
+                    let f = by_path
+                        .iter()
+                        .find(|(p, _)| p.ends_with(&format!("/{file}")))
+                        .map(|(_, f)| f)
+                        .unwrap_or_else(|| panic!("{name}/{file}: no manifest"));
+                    assert_eq!(Some(f.sha256.as_str()), meta["sha256"].as_str());
+                    assert_eq!(Some(f.size), meta["size_bytes"].as_u64());
+                }
+            }
+        }
+        covered += 1;
+    }
+    assert_eq!(covered, 56);
+}
