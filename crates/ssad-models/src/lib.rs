@@ -28,11 +28,24 @@
 //! ```
 //!
 //! # CUDA
-//! The `cuda` feature forwards to candle's. Building it needs the CUDA toolkit
-//! (`nvcc`) because candle compiles its kernels at build time; on a machine
-//! without it, `cargo check -p ssad-models --features cuda` fails in the
-//! `candle-kernels` build script. [`max_pool2d`] runs its custom op only on the
-//! CPU and uses a composition of candle ops elsewhere.
+//! The `cuda` feature forwards to candle's and needs the CUDA toolkit at build
+//! time. Without `nvcc`, `cargo check -p ssad-models --features cuda` fails in
+//! build scripts: first cudarc's (it runs `nvcc --version`; setting
+//! `CUDARC_CUDA_VERSION`, e.g. `12080`, skips that), then candle-kernels' (it
+//! compiles its PTX kernels with `nvcc`). [`max_pool2d`] runs its custom op only
+//! on the CPU and a composition of candle ops elsewhere.
+//!
+//! # Initialisation
+//! | parameter | initial value |
+//! |---|---|
+//! | ResNet convolutions | Kaiming normal, fan-out, ReLU gain (torchvision) |
+//! | WRN convolutions | He normal, fan-in (GEOM's keras WRN), or fan-out (GOAD) |
+//! | GOAD linear layers | Xavier normal, gain √2 (`fcnet.py`) |
+//! | other linear layers, biases | PyTorch's default `U(±1/sqrt(fan_in))` |
+//! | BatchNorm | weight 1, bias 0, running mean 0, running variance 1 |
+//!
+//! Networks never check their inputs for NaN or infinity (that would cost a
+//! reduction per forward pass); shape, channel and batch-size errors are typed.
 #![warn(missing_docs)]
 
 mod autoencoder;
