@@ -204,8 +204,8 @@ impl Scorer for MahalanobisConfig {
     type Fitted = FittedMahalanobis;
 
     /// Errors on empty or non-finite input, on fewer than 2 training rows, and
-    /// when a cluster gets fewer than 2 rows (its covariance would be zero and
-    /// its pseudo-inverse would score every row 0).
+    /// when a cluster gets exactly 1 row (its covariance would be zero and its
+    /// pseudo-inverse would score every row 0, which SSD silently does).
     fn fit(&self, train: MatrixView<'_>) -> Result<FittedMahalanobis> {
         self.validate()?;
         check::fit_input(train)?;
@@ -228,11 +228,16 @@ impl Scorer for MahalanobisConfig {
             vec![]
         } else {
             let km = self.clusters.fit(x)?;
+            // Like SSD's `np.unique(ypred)`, a cluster that no row is nearest to
+            // (possible when k-means trained on a subsample) is left out.
             (0..self.clusters.n_clusters)
                 .map(|c| {
-                    let idx: Vec<usize> = (0..x.rows()).filter(|&i| km.labels[i] == c).collect();
-                    x.select_rows(&idx).map_err(Error::from)
+                    (0..x.rows())
+                        .filter(|&i| km.labels[i] == c)
+                        .collect::<Vec<_>>()
                 })
+                .filter(|idx| !idx.is_empty())
+                .map(|idx| x.select_rows(&idx).map_err(Error::from))
                 .collect::<Result<_>>()?
         };
         let views: Vec<MatrixView<'_>> = if groups.is_empty() {
@@ -326,7 +331,7 @@ impl FittedMahalanobis {
         let [k, d] = mshape[..] else {
             return Err(Error::Corrupt(format!("`means` has shape {mshape:?}")));
         };
-        if pshape != [k, d, d] || k != config.clusters.n_clusters {
+        if pshape != [k, d, d] || k == 0 || k > config.clusters.n_clusters {
             return Err(Error::Corrupt(format!(
                 "`precisions` has shape {pshape:?}, `means` {mshape:?}"
             )));
@@ -358,7 +363,8 @@ impl FittedMahalanobis {
         })
     }
 
-    /// The number of Gaussian components (clusters).
+    /// The number of Gaussian components: `n_clusters`, less any cluster
+    /// that ended up with no training row.
     pub fn n_clusters(&self) -> usize {
         self.clusters.len()
     }
@@ -387,6 +393,20 @@ mod tests {
         let t = Matrix::new(vec![2.0, 4.0], 2, 1).unwrap();
         // mean 2, variance 1.
         assert_eq!(f.score(t.view()).unwrap(), vec![0.0, 4.0]);
+    }
+
+    #[test]
+    fn a_single_row_cluster_is_an_error() {
+        let rows: Vec<[f32; 2]> = vec![[0.0, 0.1], [0.2, 0.0], [0.1, 0.3], [0.3, 0.2], [1e3, 1e3]];
+        let x = Matrix::from_rows(&rows).unwrap();
+        let cfg = MahalanobisConfig {
+            clusters: KMeansConfig {
+                n_clusters: 2,
+                ..KMeansConfig::default()
+            },
+            ..MahalanobisConfig::plain()
+        };
+        assert!(matches!(cfg.fit(x.view()), Err(Error::Fit(_))));
     }
 
     #[test]
