@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod classic;
 mod data;
+mod gallery;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]
@@ -24,6 +25,8 @@ enum Command {
     Data(data::DataCommand),
     /// Classic detectors on the ADBench classical sets, optionally vs PyOD.
     Classic(classic::ClassicArgs),
+    /// Write PNG grids of every augmentation on real images.
+    Gallery(gallery::GalleryArgs),
 }
 
 /// The workspace root, whatever directory the xtask is run from.
@@ -38,5 +41,6 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Data(cmd) => data::run(cmd),
         Command::Classic(args) => classic::run(args),
+        Command::Gallery(args) => gallery::run(args),
     }
 }
