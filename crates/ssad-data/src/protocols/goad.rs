@@ -20,6 +20,7 @@
 //! threshold depends only on the test counts, which match exactly.
 
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use ssad_core::{Matrix, Seed, Stream};
 
 use super::{Split, Standardizer};
@@ -101,28 +102,43 @@ fn kdd_split(
     }
     normal.shuffle(&mut seed.rng(Stream::Subsample, 0, stream_index));
     let order = goad_column_order(&kdd.continuous);
+    let x = kdd.x.view();
+    let width = order.len();
+    x.check_width(width)?;
+    if let Some(&bad) = normal.iter().chain(&anomalies).find(|&&r| r >= x.rows()) {
+        return Err(Error::Protocol(format!(
+            "row {bad} out of range for {}",
+            x.rows()
+        )));
+    }
     let reordered = |rows: &[usize]| -> Result<Matrix> {
-        let mut data = Vec::with_capacity(rows.len() * order.len());
-        for &r in rows {
-            let row = kdd.x.view().get_row(r)?;
-            data.extend(order.iter().map(|&c| row[c]));
-        }
-        Ok(Matrix::new(data, rows.len(), order.len())?)
+        let mut data = vec![0.0f32; rows.len() * width];
+        data.par_chunks_mut(width.max(1))
+            .zip(rows)
+            .for_each(|(out, &r)| {
+                let row = x.row(r);
+                for (o, &c) in out.iter_mut().zip(&order) {
+                    *o = row[c];
+                }
+            });
+        Ok(Matrix::new(data, rows.len(), width)?)
     };
-    let train = reordered(&normal[..n_train])?;
+    let mut train = reordered(&normal[..n_train])?;
     let test_rows: Vec<usize> = normal[n_train..]
         .iter()
         .chain(&anomalies)
         .copied()
         .collect();
-    let test = reordered(&test_rows)?;
+    let mut test = reordered(&test_rows)?;
     let continuous: Vec<bool> = order.iter().map(|&c| kdd.continuous[c]).collect();
     let scaler = Standardizer::fit_columns(train.view(), &continuous)?;
+    scaler.transform_in_place(&mut train)?;
+    scaler.transform_in_place(&mut test)?;
     let mut test_labels = vec![false; normal.len() - n_train];
     test_labels.resize(test_rows.len(), true);
     Ok(Split {
-        train: scaler.transform(train.view())?,
-        test: scaler.transform(test.view())?,
+        train,
+        test,
         test_labels,
     })
 }
