@@ -15,6 +15,27 @@ use crate::{check, Error, FittedScorer, Result, Scorer};
 
 const QUERY_BLOCK: usize = 64;
 const REF_BLOCK: usize = 1024;
+/// Terms more than this below a row's largest log-kernel add less than one
+/// f64 rounding step (e^-37 < 2^-53), so their approximate values suffice.
+const EXACT_WINDOW: f64 = 37.0;
+
+/// `‖a − b‖²` with independent accumulators so the loop vectorises.
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let split = a.len() / 4 * 4;
+    for (x, y) in a[..split].chunks_exact(4).zip(b[..split].chunks_exact(4)) {
+        for l in 0..4 {
+            let t = x[l] - y[l];
+            acc[l] += t * t;
+        }
+    }
+    let tail: f64 = a[split..]
+        .iter()
+        .zip(&b[split..])
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
 
 /// KDE config; the default bandwidth is PyOD's 1.0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +140,19 @@ impl FittedScorer for FittedKde {
                             *v = scale * (q_norms[i] + rn - 2.0 * *v).max(0.0);
                             block_max = block_max.max(*v);
                         }
+                        // The terms near the maximum decide the sum; recompute them
+                        // from differences, so a row's distance to itself is exactly 0
+                        // (the expansion leaves ~1e-13·|x|² of noise, which decides
+                        // the ranking when every other term underflows next to it).
+                        let cut = block_max.max(max[i]) - EXACT_WINDOW;
+                        let qrow = &q[i * d..(i + 1) * d];
+                        block_max = f64::NEG_INFINITY;
+                        for (jj, v) in row.iter_mut().enumerate() {
+                            if *v > cut {
+                                *v = scale * sq_dist(qrow, &r[jj * d..(jj + 1) * d]);
+                            }
+                            block_max = block_max.max(*v);
+                        }
                         if block_max > max[i] {
                             sum[i] *= (max[i] - block_max).exp();
                             max[i] = block_max;
@@ -162,6 +196,21 @@ mod tests {
         // -log N(x; 0, 4 I) in 2-D = log(2π·4) + |x|²/8.
         let want = (2.0 * std::f64::consts::PI * 4.0).ln() + 5.0 / 8.0;
         assert!((f.score(x.view()).unwrap()[0] - want).abs() < 1e-12);
+    }
+
+    #[test]
+    fn self_distance_is_exact_in_high_dimension() {
+        // Two far-apart rows with large norms: each row's density is its own
+        // kernel term (exactly 1) plus ~0, so both scores must be identical.
+        let mut data = vec![30.0f32; 1000];
+        data.extend((0..1000).map(|i| 30.0 + (i % 7) as f32));
+        let x = Matrix::new(data, 2, 1000).unwrap();
+        let s = KdeConfig::default()
+            .fit(x.view())
+            .unwrap()
+            .score(x.view())
+            .unwrap();
+        assert_eq!(s[0], s[1]);
     }
 
     #[test]
