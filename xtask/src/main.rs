@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod classic;
 mod data;
 mod gallery;
+mod perf;
+mod perf_augment;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]
@@ -27,6 +29,9 @@ enum Command {
     Classic(classic::ClassicArgs),
     /// Write PNG grids of every augmentation on real images.
     Gallery(gallery::GalleryArgs),
+    /// Throughput measurements, optionally against the Python reference stack.
+    #[command(subcommand)]
+    Perf(perf::PerfCommand),
 }
 
 /// The workspace root, whatever directory the xtask is run from.
@@ -42,5 +47,6 @@ fn main() -> Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Classic(args) => classic::run(args),
         Command::Gallery(args) => gallery::run(args),
+        Command::Perf(cmd) => perf::run(cmd),
     }
 }
