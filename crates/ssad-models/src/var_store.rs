@@ -96,6 +96,20 @@ impl SeededVarMap {
             .collect()
     }
 
+    /// The trainable variables whose names start with `prefix` followed by `.` (or equal it),
+    /// sorted by name: e.g. only the head while the backbone is frozen.
+    pub fn trainable_vars_under(&self, prefix: &str) -> Vec<Var> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| !is_buffer_name(k))
+            .filter(|(k, _)| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            })
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// The variable called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Var> {
         self.lock().get(name).cloned()

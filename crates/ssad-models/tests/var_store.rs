@@ -107,6 +107,10 @@ fn trainable_vars_exclude_running_stats_and_are_sorted() {
         .named_vars()
         .iter()
         .any(|(n, _)| n == "layer2.0.downsample.1.running_var"));
+    // Prefix selection stops at component boundaries ("layer1" does not select "layer10").
+    assert_eq!(vars.trainable_vars_under("layer1").len(), 6);
+    assert_eq!(vars.trainable_vars_under("layer1.0.conv1").len(), 1);
+    assert!(vars.trainable_vars_under("layer").is_empty());
     // A candle VarMap view shares the same variables.
     assert_eq!(vars.to_varmap().all_vars().len(), vars.len());
 }
