@@ -85,7 +85,8 @@ impl Locations {
 /// The verdict on one dataset.
 enum Outcome {
     Ok(Report),
-    /// Every file is absent: not corrupt, just not installed.
+    /// Every file is absent: not corrupt, just not installed. Says where it looked and
+    /// how to get the files.
     Missing(String),
     Failed(String),
 }
@@ -160,7 +161,23 @@ fn check_one(m: &Manifest, root: &Path) -> Outcome {
         .iter()
         .all(|f| registry::locate(m, f, root).is_err());
     if all_absent {
-        return Outcome::Missing(m.how_to_obtain());
+        let searched = match registry::locate(m, &m.files[0], root) {
+            Err(ssad_data::Error::MissingFile { searched, .. }) => searched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        return Outcome::Missing(format!(
+            "not at {searched}{}; to get it: {}",
+            if m.files.len() > 1 {
+                " (nor the other files)"
+            } else {
+                ""
+            },
+            m.how_to_obtain()
+        ));
     }
     match registry::check(m, root) {
         Ok(report) => Outcome::Ok(report),
@@ -177,8 +194,8 @@ fn text_line(m: &Manifest, outcome: &Outcome, fails: bool, width: usize) -> Stri
             r.files,
             if r.files == 1 { "" } else { "s" }
         ),
-        Outcome::Missing(how) => format!(
-            "{}  {name:width$}  missing{}: {how}",
+        Outcome::Missing(why) => format!(
+            "{}  {name:width$}  missing{}: {why}",
             if fails { "FAIL  " } else { "skip  " },
             if m.optional { " (optional)" } else { "" }
         ),
@@ -197,9 +214,9 @@ fn json_line(m: &Manifest, outcome: &Outcome, fails: bool, took: Duration) -> se
             "ok",
             serde_json::json!({ "files": r.files, "bytes": r.bytes, "contents": r.contents }),
         ),
-        Outcome::Missing(how) => (
+        Outcome::Missing(why) => (
             if fails { "missing" } else { "skipped" },
-            serde_json::json!({ "obtain": how }),
+            serde_json::json!({ "missing": why }),
         ),
         Outcome::Failed(why) => ("failed", serde_json::json!({ "error": why })),
     };

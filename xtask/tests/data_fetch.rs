@@ -278,11 +278,12 @@ fn check_fails_on_missing_required_or_corrupt_and_skips_missing_optional() {
 
     let out = check(&[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("missing (optional): install the opt package"),
-        "{}",
-        text(&out)
+    let searched = data.path().join("opt").join("x.npz");
+    let expected = format!(
+        "missing (optional): not at {}; to get it: install the opt package",
+        searched.display()
     );
+    assert!(text(&out).contains(&expected), "{}", text(&out));
 
     write_manifest(manifests.path(), "req", "req/y.npz", b"y", "");
     let out = check(&[]);
