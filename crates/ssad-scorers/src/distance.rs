@@ -15,6 +15,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use ssad_core::{Matrix, MatrixView};
 
+use crate::kdtree::KdTree;
+
 /// Query rows per parallel task.
 const QUERY_BLOCK: usize = 128;
 /// Reference rows per GEMM; `QUERY_BLOCK × REF_BLOCK` f32 dot products is 256 KiB, so they stay in L2.
@@ -44,7 +46,12 @@ pub(crate) struct Index {
     gemm_rows: Option<Matrix>,
     /// Squared norms of the GEMM rows.
     sq_norms: Vec<f32>,
+    /// A k-d tree, used instead of the GEMM in low dimension.
+    tree: Option<KdTree>,
 }
+
+/// Up to this many features a k-d tree prunes well (scikit-learn's cut-off is 15).
+const TREE_MAX_FEATURES: usize = 16;
 
 /// The `k` nearest reference rows of every query row, nearest first.
 #[derive(Debug, Clone)]
@@ -184,17 +191,29 @@ fn exact_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
 impl Index {
     /// Prepares `data` (already validated: non-empty, finite) for search.
     pub fn new(data: Matrix, metric: Metric) -> Self {
+        let use_tree = metric == Metric::Euclidean && data.cols() <= TREE_MAX_FEATURES;
+        Self::with_strategy(data, metric, use_tree)
+    }
+
+    /// As [`Index::new`], choosing the search explicitly (tests compare both).
+    pub fn with_strategy(data: Matrix, metric: Metric, use_tree: bool) -> Self {
         let d = data.cols();
         let gemm_rows = match metric {
             Metric::Euclidean => None,
             Metric::Cosine => Matrix::new(unit_rows(data.view()), data.rows(), d).ok(),
         };
-        let sq_norms = sq_norms(gemm_rows.as_ref().unwrap_or(&data).as_slice(), d);
+        let tree = (use_tree && metric == Metric::Euclidean).then(|| KdTree::new(data.view()));
+        let sq_norms = if tree.is_some() {
+            Vec::new()
+        } else {
+            sq_norms(gemm_rows.as_ref().unwrap_or(&data).as_slice(), d)
+        };
         Self {
             metric,
             data,
             gemm_rows,
             sq_norms,
+            tree,
         }
     }
 
@@ -219,6 +238,10 @@ impl Index {
         let mut dist = vec![0.0f64; m * k];
         let mut idx = vec![0u32; m * k];
         if m == 0 || k == 0 {
+            return Neighbours { k, dist, idx };
+        }
+        if let Some(tree) = &self.tree {
+            tree.search(query, k, &mut dist, &mut idx);
             return Neighbours { k, dist, idx };
         }
         dist.par_chunks_mut(QUERY_BLOCK * k)
@@ -327,8 +350,12 @@ mod tests {
         // More rows than one reference block and one query block.
         let data = random(2100 + 37, 3, 1);
         let query = random(300, 3, 2);
-        for metric in [Metric::Euclidean, Metric::Cosine] {
-            let index = Index::new(data.clone(), metric);
+        for (metric, tree) in [
+            (Metric::Euclidean, false),
+            (Metric::Euclidean, true),
+            (Metric::Cosine, false),
+        ] {
+            let index = Index::with_strategy(data.clone(), metric, tree);
             let nb = index.search(Some(query.view()), 4);
             for i in (0..300).step_by(37) {
                 let want = brute(&data, query.row(i), 4, None, metric);
@@ -349,10 +376,15 @@ mod tests {
 
     #[test]
     fn duplicates_are_at_distance_zero() {
-        let data = Matrix::new(vec![1.0, 1.0, 1.0, 5.0], 4, 1).unwrap();
-        let index = Index::new(data, Metric::Euclidean);
-        let nb = index.search(None, 1);
-        assert_eq!(&nb.dist[..3], &[0.0, 0.0, 0.0]);
-        assert_eq!(nb.dist[3], 4.0);
+        for tree in [false, true] {
+            let mut v = vec![1.0; 50];
+            v.push(5.0);
+            let data = Matrix::new(v, 51, 1).unwrap();
+            let index = Index::with_strategy(data, Metric::Euclidean, tree);
+            let nb = index.search(None, 1);
+            assert!(nb.dist[..50].iter().all(|&d| d == 0.0));
+            assert_eq!(nb.dist[50], 4.0);
+            assert_ne!(nb.idx[0], 0);
+        }
     }
 }

@@ -38,6 +38,7 @@ mod gde;
 mod hbos;
 mod iforest;
 mod kde;
+mod kdtree;
 mod kmeans;
 mod knn;
 mod linalg;
