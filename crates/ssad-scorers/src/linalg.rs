@@ -79,72 +79,106 @@ pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
     })
 }
 
+/// Turns `x` (a column below the diagonal) into the Householder vector `v` of
+/// `H = I - beta v v^T` with `H x = off e_1`, in place; returns `(beta, off)`.
+/// `beta = 0` (and `x` left as is) when `x` is already a multiple of `e_1`.
+fn make_reflector(x: &mut [f64]) -> (f64, f64) {
+    let scale = x.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    if scale == 0.0 {
+        return (0.0, 0.0);
+    }
+    let rest: f64 = x[1..].iter().map(|v| (v / scale).powi(2)).sum();
+    if rest == 0.0 {
+        return (0.0, x[0]);
+    }
+    let x0 = x[0] / scale;
+    let norm = (x0 * x0 + rest).sqrt();
+    // alpha takes the sign opposite to x0 so v0 = x0 - alpha does not cancel.
+    let alpha = if x0 >= 0.0 { -norm } else { norm };
+    for v in x.iter_mut() {
+        *v /= scale;
+    }
+    x[0] = x0 - alpha;
+    (2.0 / (x[0] * x[0] + rest), alpha * scale)
+}
+
 /// Reduces the symmetric `a` to tridiagonal form `Q^T a Q` by Householder
 /// reflections `H_k = I - beta_k v_k v_k^T`. Returns the diagonal, the
 /// off-diagonal (`off[i]` couples `i` and `i + 1`) and the `beta_k`; `v_k` is
 /// left in row `k` of `a`, columns `k + 1..n`.
+///
+/// Step `k` updates the trailing block `B <- B - v w^T - w v^T` with
+/// `p = beta B v`, `w = p - (beta/2)(p.v) v`. The product `B v` of step `k + 1`
+/// is taken in the same pass over memory as the update of step `k`, so the
+/// (memory-bound) reduction streams the matrix once per step instead of twice.
 fn tridiagonalize(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let steps = n.saturating_sub(2);
     let mut diag = vec![0.0; n];
     let mut off = vec![0.0; n.saturating_sub(1)];
-    let mut betas = vec![0.0; n.saturating_sub(2)];
+    let mut betas = vec![0.0; steps];
     let mut p = vec![0.0; n];
-    for k in 0..n.saturating_sub(2) {
+    let mut p_next = vec![0.0; n];
+    if steps > 0 {
+        let (head, tail) = a.split_at_mut(n);
+        let (beta, o) = make_reflector(&mut head[1..n]);
+        (betas[0], off[0]) = (beta, o);
+        let v: &[f64] = &head[1..n];
+        let product = |(pi, row): (&mut f64, &[f64])| *pi = beta * dot(&row[1..], v);
+        if n - 1 >= PAR_MIN {
+            p[..n - 1]
+                .par_iter_mut()
+                .zip(tail.par_chunks(n))
+                .for_each(product);
+        } else {
+            p[..n - 1].iter_mut().zip(tail.chunks(n)).for_each(product);
+        }
+    }
+    for k in 0..steps {
         diag[k] = a[k * n + k];
         let m = n - k - 1;
+        let beta = betas[k];
         let (head, tail) = a.split_at_mut((k + 1) * n);
-        let v = &mut head[k * n + k + 1..(k + 1) * n];
-        let scale = v.iter().fold(0.0f64, |s, x| s.max(x.abs()));
-        let rest: f64 = v[1..]
-            .iter()
-            .map(|x| (x / scale.max(f64::MIN_POSITIVE)).powi(2))
-            .sum();
-        if scale == 0.0 || rest == 0.0 {
-            // Column already reduced: H_k = I.
-            off[k] = v[0];
-            continue;
+        let v: &[f64] = &head[k * n + k + 1..(k + 1) * n];
+        let w = &mut p[..m];
+        let half_k = 0.5 * beta * dot(w, v);
+        for (wi, vi) in w.iter_mut().zip(v) {
+            *wi -= half_k * vi;
         }
-        let x0 = v[0] / scale;
-        let norm = (x0 * x0 + rest).sqrt();
-        // alpha takes the sign opposite to x0 so v0 = x0 - alpha does not cancel.
-        let alpha = if x0 >= 0.0 { -norm } else { norm };
-        for x in v.iter_mut() {
-            *x /= scale;
-        }
-        v[0] = x0 - alpha;
-        let vtv = v[0] * v[0] + rest;
-        let beta = 2.0 / vtv;
-        betas[k] = beta;
-        off[k] = alpha * scale;
-
-        // Trailing block B = rows/cols k+1.. of a. p = beta B v; w = p - (beta/2)(p.v) v;
-        // B <- B - v w^T - w v^T.
-        let v: &[f64] = v;
-        let p = &mut p[..m];
-        let row_dot = |row: &[f64]| -> f64 { beta * dot(&row[k + 1..], v) };
-        if m >= PAR_MIN {
-            p.par_iter_mut()
-                .zip(tail.par_chunks(n))
-                .for_each(|(pi, row)| *pi = row_dot(row));
-        } else {
-            for (pi, row) in p.iter_mut().zip(tail.chunks(n)) {
-                *pi = row_dot(row);
-            }
-        }
-        let half_k = 0.5 * beta * dot(p, v);
-        for (pi, vi) in p.iter_mut().zip(v) {
-            *pi -= half_k * vi;
-        }
-        let w: &[f64] = p;
-        let update = |(i, row): (usize, &mut [f64])| {
+        let w: &[f64] = w;
+        let update = |i: usize, row: &mut [f64]| {
             let (vi, wi) = (v[i], w[i]);
             for ((r, vj), wj) in row[k + 1..].iter_mut().zip(v).zip(w) {
                 *r -= vi * wj + wi * vj;
             }
         };
-        if m >= PAR_MIN {
-            tail.par_chunks_mut(n).enumerate().for_each(update);
+        // Row k + 1 first: it holds the column of the next reflector.
+        let (first, rest) = tail.split_at_mut(n);
+        update(0, first);
+        if k + 1 < steps {
+            let (beta_next, o) = make_reflector(&mut first[k + 2..n]);
+            (betas[k + 1], off[k + 1]) = (beta_next, o);
+            let v_next: &[f64] = &first[k + 2..n];
+            let fused = |(i, (row, pn)): (usize, (&mut [f64], &mut f64))| {
+                update(i + 1, row);
+                *pn = beta_next * dot(&row[k + 2..], v_next);
+            };
+            let next_product = &mut p_next[..m - 1];
+            if m >= PAR_MIN {
+                rest.par_chunks_mut(n)
+                    .zip(next_product.par_iter_mut())
+                    .enumerate()
+                    .for_each(fused);
+            } else {
+                rest.chunks_mut(n)
+                    .zip(next_product.iter_mut())
+                    .enumerate()
+                    .for_each(fused);
+            }
+            std::mem::swap(&mut p, &mut p_next);
         } else {
-            tail.chunks_mut(n).enumerate().for_each(update);
+            rest.chunks_mut(n)
+                .enumerate()
+                .for_each(|(i, row)| update(i + 1, row));
         }
     }
     if n >= 2 {
