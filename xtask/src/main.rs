@@ -12,6 +12,7 @@ mod data;
 mod gallery;
 mod perf;
 mod perf_augment;
+mod perf_train;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]

@@ -5,17 +5,21 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::perf_augment;
+use crate::perf_train;
 
 /// What to measure.
 #[derive(Subcommand)]
 pub enum PerfCommand {
     /// The ssad-augment criterion benches, optionally vs torchvision (`--vs-torch`).
     Augment(perf_augment::AugmentArgs),
+    /// Training step time and peak memory per backbone (ssad-train's perf_train example, release).
+    Train(perf_train::TrainArgs),
 }
 
 /// Runs a perf subcommand.
 pub fn run(cmd: PerfCommand) -> Result<()> {
     match cmd {
         PerfCommand::Augment(args) => perf_augment::run(&args),
+        PerfCommand::Train(args) => perf_train::run(&args),
     }
 }

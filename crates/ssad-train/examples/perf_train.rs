@@ -1,0 +1,126 @@
+//! Training throughput of one backbone + linear head on the rotation task:
+//! images per second, median forward / backward / optimizer-step time and peak
+//! RSS (VmHWM). Run through `cargo xtask perf train`, or directly:
+//!
+//! `cargo run --release -p ssad-train --example perf_train -- --net small28 --batch 128`
+//!
+//! Inputs are seeded uniform noise: the cost of a step does not depend on pixel values.
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use rand::Rng;
+use ssad_core::{Seed, Stream};
+use ssad_models::{BackboneConfig, LinearHead, SeededVarMap, WideResNetConfig};
+use ssad_train::{Optimizer, OptimizerConfig, ParamSet, SgdConfig};
+use std::time::Instant;
+
+struct Args {
+    net: String,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        net: "small28".into(),
+        batch: 128,
+        steps: 5,
+        warmup: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--net" => args.net = value,
+            "--batch" => args.batch = value.parse()?,
+            "--steps" => args.steps = value.parse()?,
+            "--warmup" => args.warmup = value.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be >= 1");
+    }
+    Ok(args)
+}
+
+/// The backbone config and input `(C, H, W)` of a network name.
+fn network(name: &str) -> Result<(BackboneConfig, (usize, usize, usize))> {
+    Ok(match name {
+        "small28" => (BackboneConfig::Small28, (1, 28, 28)),
+        "small32" => (BackboneConfig::Small32, (3, 32, 32)),
+        "resnet18" => (BackboneConfig::default(), (3, 32, 32)),
+        "wrn-10-4" => (
+            BackboneConfig::Wrn(WideResNetConfig {
+                depth: 10,
+                widen_factor: 4,
+                ..WideResNetConfig::default()
+            }),
+            (3, 32, 32),
+        ),
+        other => bail!("unknown net {other}: small28, small32, resnet18 or wrn-10-4"),
+    })
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let (config, (c, h, w)) = network(&args.net)?;
+    let dev = Device::Cpu;
+    let store = SeededVarMap::new(Seed(0));
+    let vb = store.var_builder(DType::F32, &dev);
+    let backbone = config.build(vb.pp("backbone"))?;
+    let head = LinearHead::new(backbone.embed_dim(), 4, vb.pp("head"))?;
+    let params = ParamSet::new(store.named_trainable_vars())?;
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd(SgdConfig::default()), params.clone())?;
+
+    let mut rng = Seed(1).rng(Stream::Other(0), 0, 0);
+    let pixels: Vec<f32> = (0..args.batch * c * h * w).map(|_| rng.random()).collect();
+    let x = Tensor::from_vec(pixels, (args.batch, c, h, w), &dev)?;
+    let labels: Vec<u32> = (0..args.batch).map(|i| (i % 4) as u32).collect();
+    let y = Tensor::new(labels, &dev)?;
+
+    let (mut fwd, mut bwd, mut opt) = (Vec::new(), Vec::new(), Vec::new());
+    for step in 0..args.warmup + args.steps {
+        let t0 = Instant::now();
+        let logits = head.forward(&backbone.forward_features(&x, true)?)?;
+        let loss = ssad_losses::cross_entropy(&logits, &y)?;
+        loss.to_scalar::<f32>()?; // forces the forward to finish
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        let t2 = Instant::now();
+        optimizer.step(&grads)?;
+        let t3 = Instant::now();
+        if step >= args.warmup {
+            fwd.push((t1 - t0).as_secs_f64());
+            bwd.push((t2 - t1).as_secs_f64());
+            opt.push((t3 - t2).as_secs_f64());
+        }
+    }
+    let (fwd, bwd, opt) = (median(fwd), median(bwd), median(opt));
+    let images_per_s = args.batch as f64 / (fwd + bwd + opt);
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let rss = peak_rss_mib().unwrap_or(f64::NAN);
+    println!(
+        "{{\"net\":\"{}\",\"batch\":{},\"steps\":{},\"threads\":\"{threads}\",\"params\":{},\
+         \"images_per_s\":{images_per_s:.2},\"forward_s\":{fwd:.4},\"backward_s\":{bwd:.4},\
+         \"optimizer_s\":{opt:.4},\"peak_rss_mib\":{rss:.1}}}",
+        args.net,
+        args.batch,
+        args.steps,
+        params.num_elements(),
+    );
+    Ok(())
+}
