@@ -124,7 +124,7 @@ fn tridiagonalize(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         (betas[0], off[0]) = (beta, o);
         let v: &[f64] = &head[1..n];
         let product = |(pi, row): (&mut f64, &[f64])| *pi = beta * dot(&row[1..], v);
-        if n - 1 >= PAR_MIN {
+        if n > PAR_MIN {
             p[..n - 1]
                 .par_iter_mut()
                 .zip(tail.par_chunks(n))
