@@ -53,6 +53,8 @@ mod family;
 mod goad;
 mod image;
 mod simclr;
+#[cfg(test)]
+mod torchvision_parity;
 
 pub use augment::Augment;
 pub use color::ColorJitter;
