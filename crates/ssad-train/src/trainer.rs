@@ -265,6 +265,7 @@ impl Trainer {
         optimizer.load_state(&loaded.optimizer, loaded.state.optimizer_steps)?;
         objective.load_extra_state(loaded.objective)?;
         tracing::info!(checkpoint = %ckpt.display(), epoch = loaded.state.epochs_done, "resuming");
+        truncate_metrics(&dir.join(METRICS_FILE), loaded.state.epochs_done)?;
         self.run(objective, source, optimizer, loaded.state.epochs_done)
     }
 
@@ -416,6 +417,25 @@ impl Trainer {
 
 /// Name of the JSON-lines metrics file in a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// Drops metrics lines of epochs at or after `start` (written after the
+/// checkpoint a resume starts from), so the file reads as one uninterrupted run.
+fn truncate_metrics(path: &std::path::Path, start: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(()); // no metrics yet
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["epoch"].as_u64())
+                .is_some_and(|e| (e as usize) < start)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(path, kept).map_err(Error::io(path))
+}
 
 fn join_batch<T>(handle: Option<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Result<T> {
     let handle = handle.ok_or_else(|| Error::InvalidConfig {

@@ -288,7 +288,7 @@ fn resume_after_a_crash_equals_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let trainer = Trainer::new(config(4)).unwrap().with_run_dir(dir.path());
     let mut crashed = Mlp::new(9);
-    crashed.fail_at_epoch = Some(2);
+    crashed.fail_at_epoch = Some(3); // after the epoch-2 checkpoint and epoch 2's metrics line
     let err = trainer.train(&mut crashed, &data).unwrap_err();
     assert!(matches!(err, Error::External(_)), "{err}");
     assert!(latest_checkpoint(dir.path())
@@ -320,6 +320,19 @@ fn resume_after_a_crash_equals_an_uninterrupted_run() {
             seconds: full.epochs[3].seconds,
             ..rest.epochs[1].clone()
         }
+    );
+    // The resumed run's metrics read like the uninterrupted run's.
+    let epochs_logged = |dir: &std::path::Path| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(dir.join(METRICS_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["epoch"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        epochs_logged(dir.path()),
+        epochs_logged(straight_dir.path())
     );
 }
 
