@@ -205,6 +205,7 @@ fn pyod_python(args: &ClassicArgs) -> Result<PathBuf> {
     }
     let has_pyod = Command::new(&python)
         .args(["-c", "import pyod, sklearn, numpy, scipy"])
+        .stderr(std::process::Stdio::null())
         .status()?
         .success();
     if !has_pyod {
@@ -296,8 +297,15 @@ pub fn run(args: ClassicArgs) -> Result<()> {
     for d in &detectors {
         config(d)?;
     }
-    let raw_dir = project_root().join("target").join("classic-input");
+    // One folder per run, so concurrent runs never read each other's inputs.
+    let raw_dir = project_root()
+        .join("target")
+        .join("classic-input")
+        .join(format!("run-{}", std::process::id()));
     if args.vs_pyod {
+        if raw_dir.exists() {
+            std::fs::remove_dir_all(&raw_dir)?;
+        }
         std::fs::create_dir_all(&raw_dir)?;
     }
     let mut results = Vec::new();
@@ -345,6 +353,7 @@ pub fn run(args: ClassicArgs) -> Result<()> {
     if args.vs_pyod {
         let pyod = run_pyod(&args, &raw_dir, &detectors)?;
         summary = compare(&mut results, &pyod, &detectors);
+        std::fs::remove_dir_all(&raw_dir)?;
     }
     if let Some(path) = &args.json {
         let doc = json!({
