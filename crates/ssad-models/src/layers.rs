@@ -8,9 +8,16 @@ use crate::init;
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-/// A 2-D convolution (square kernel, no dilation, no groups).
+/// A 2-D convolution (square kernel, no dilation, no groups); on the CPU it
+/// runs [`crate::ops::conv2d`].
 #[derive(Debug, Clone)]
-pub(crate) struct Conv2d(candle_nn::Conv2d);
+pub(crate) struct Conv2d {
+    weight: Tensor,
+    /// Shaped `(1, O, 1, 1)` to broadcast over the output.
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
 
 pub(crate) struct ConvSpec {
     pub in_c: usize,
@@ -34,21 +41,26 @@ pub(crate) fn conv2d(spec: ConvSpec, init: Init, vb: VarBuilder) -> candle_core:
     let weight = vb.get_with_hints((out_c, in_c, kernel, kernel), "weight", init)?;
     let bias = if bias {
         let fan_in = in_c * kernel * kernel;
-        Some(vb.get_with_hints(out_c, "bias", init::torch_default_uniform(fan_in))?)
+        let b = vb.get_with_hints(out_c, "bias", init::torch_default_uniform(fan_in))?;
+        Some(b.reshape((1, out_c, 1, 1))?)
     } else {
         None
     };
-    let cfg = candle_nn::Conv2dConfig {
-        padding,
+    Ok(Conv2d {
+        weight,
+        bias,
         stride,
-        ..Default::default()
-    };
-    Ok(Conv2d(candle_nn::Conv2d::new(weight, bias, cfg)))
+        padding,
+    })
 }
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.0.forward(xs)
+        let ys = crate::ops::conv2d(xs, &self.weight, self.stride, self.padding)?;
+        match &self.bias {
+            Some(b) => ys.broadcast_add(b),
+            None => Ok(ys),
+        }
     }
 }
 

@@ -55,6 +55,7 @@ mod goad;
 mod heads;
 mod init;
 mod layers;
+pub mod ops;
 pub mod pool;
 mod resnet;
 mod var_store;

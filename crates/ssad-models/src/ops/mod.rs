@@ -1,0 +1,25 @@
+//! Fast CPU kernels for candle, as custom ops with their own backward.
+//!
+//! candle's CPU convolution gathers its im2col with scalar loops and computes
+//! the input gradient with a direct `conv_transpose2d` loop; these ops lower
+//! every convolution pass to the `gemm` crate instead (see
+//! `docs/performance.md`). On other devices they fall back to candle's ops.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+mod conv;
+
+pub use conv::conv2d;
+
+static CUSTOM_CPU_OPS: AtomicBool = AtomicBool::new(true);
+
+/// Switches the custom CPU ops on (the default) or off for the whole process,
+/// so benchmarks can run the same network on candle's stock ops.
+pub fn set_custom_cpu_ops(enabled: bool) {
+    CUSTOM_CPU_OPS.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the custom CPU ops are on (see [`set_custom_cpu_ops`]).
+pub fn custom_cpu_ops() -> bool {
+    CUSTOM_CPU_OPS.load(Ordering::Relaxed)
+}
