@@ -385,3 +385,27 @@ fn configs_parse_from_json_with_paper_defaults() {
     }
     assert!(serde_json::from_str::<ScorerConfig>(r#"{"kind": "gde", "shrink": true}"#).is_err());
 }
+
+#[test]
+fn kmeans_on_a_subsample_still_labels_every_row() {
+    // 3 blobs of 60 rows; train on at most 10 rows per cluster, as faiss caps it.
+    let (x, truth) = blobs(4, 3, 60, 2);
+    let cfg = KMeansConfig {
+        max_points_per_centroid: 10,
+        ..kmeans(3, 8)
+    };
+    let fit = cfg.fit(x.view()).unwrap();
+    assert_eq!(fit.labels.len(), 180);
+    assert_eq!(fit, cfg.fit(x.view()).unwrap());
+    for i in 0..truth.len() {
+        for j in 0..truth.len() {
+            assert_eq!(fit.labels[i] == fit.labels[j], truth[i] == truth[j]);
+        }
+    }
+    // A different seed draws a different subsample, hence other centroids.
+    let other = KMeansConfig {
+        seed: Seed(9),
+        ..cfg
+    };
+    assert_ne!(fit.centroids, other.fit(x.view()).unwrap().centroids);
+}
