@@ -1,0 +1,240 @@
+//! GOAD's training objective and batch source, run by `ssad-train`'s trainer.
+
+use candle_core::{DType, Device, Tensor, D};
+use ssad_augment::GoadAffine;
+use ssad_core::MatrixView;
+use ssad_models::{GoadNet, SeededVarMap};
+use ssad_train::{BatchSource, Objective, ParamSet, StepContext};
+
+/// Added to a sample's own-center distance so the minimum skips it (GOAD's offset).
+const SELF_OFFSET: f64 = 1e6;
+
+/// Builds `(B, M, r)` batches: the rows of `x` through every affine map at once.
+pub(crate) struct AffineSource<'a> {
+    pub x: MatrixView<'a>,
+    pub affine: &'a GoadAffine,
+}
+
+impl BatchSource for AffineSource<'_> {
+    type Batch = Tensor;
+
+    fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    fn batch(&self, indices: &[usize], _epoch: u64) -> ssad_train::Result<Tensor> {
+        let rows = self.x.select_rows(indices).map_err(to_train_error)?;
+        let (n, d) = rows.shape();
+        let x = Tensor::from_vec(rows.into_vec(), (n, d), &Device::Cpu)?;
+        self.affine.apply(&x).map_err(to_train_error)
+    }
+}
+
+fn to_train_error(e: impl std::fmt::Display) -> ssad_train::Error {
+    ssad_train::Error::InvalidConfig {
+        field: "batch",
+        reason: e.to_string(),
+    }
+}
+
+/// GOAD's loss, `CE + lambda * center triplet`, and the running sum of batch-mean
+/// trunk features from which the centers are taken after the last epoch.
+pub(crate) struct GoadObjective {
+    pub net: GoadNet,
+    pub vars: SeededVarMap,
+    pub margin: f64,
+    pub lambda: f64,
+    /// `(M, M)` with [`SELF_OFFSET`] on the diagonal.
+    offset: Tensor,
+    sum_means: Option<Tensor>,
+    batches: usize,
+    /// `(M, ndf)` centers of the epoch that ended last.
+    pub centers: Option<Tensor>,
+}
+
+impl GoadObjective {
+    pub fn new(
+        net: GoadNet,
+        vars: SeededVarMap,
+        margin: f64,
+        lambda: f64,
+    ) -> candle_core::Result<Self> {
+        let m = net.config().num_transforms;
+        let offset = (Tensor::eye(m, DType::F32, &Device::Cpu)? * SELF_OFFSET)?;
+        Ok(Self {
+            net,
+            vars,
+            margin,
+            lambda,
+            offset,
+            sum_means: None,
+            batches: 0,
+            centers: None,
+        })
+    }
+}
+
+fn params(named: Vec<(String, candle_core::Var)>) -> ssad_train::Result<ParamSet> {
+    ParamSet::new(named)
+}
+
+impl Objective for GoadObjective {
+    type Batch = Tensor;
+
+    fn params(&self) -> ParamSet {
+        // Names come from a sorted map and are unique, so this cannot fail.
+        params(self.vars.named_trainable_vars()).unwrap_or_default()
+    }
+
+    fn state(&self) -> ParamSet {
+        params(self.vars.named_vars()).unwrap_or_default()
+    }
+
+    fn loss(&mut self, batch: &Tensor, _ctx: &StepContext) -> ssad_train::Result<Tensor> {
+        let (trunk, logits) = self.net.forward(batch).map_err(to_train_error)?;
+        let feats = reference_features(&trunk)?;
+        let (b, m, _) = feats.dims3()?;
+        let mean = feats.mean(0)?.detach();
+        self.sum_means = Some(match self.sum_means.take() {
+            Some(sum) => (sum + mean)?,
+            None => mean,
+        });
+        self.batches += 1;
+        let labels = Tensor::arange(0u32, m as u32, &Device::Cpu)?
+            .unsqueeze(0)?
+            .broadcast_as((b, m))?
+            .flatten_all()?;
+        let ce = ssad_losses::cross_entropy(&logits.reshape((b * m, m))?, &labels)
+            .map_err(to_train_error)?;
+        let tc = center_triplet(&feats, self.margin, &self.offset)?;
+        Ok((ce + (tc * self.lambda)?)?)
+    }
+
+    fn on_epoch_end(&mut self, _epoch: usize) -> ssad_train::Result<()> {
+        if let Some(sum) = self.sum_means.take() {
+            self.centers = Some((sum / self.batches as f64)?);
+        }
+        self.batches = 0;
+        Ok(())
+    }
+}
+
+/// The features GOAD's code actually uses: `LeakyReLU(0.2)` of the trunk output.
+///
+/// `fcnet.py` returns the trunk output `tc` after the head has run its
+/// `LeakyReLU(inplace=True)` on that very tensor, so the centers, the triplet
+/// loss and the score all see the activated features (a linear `netC1` trunk
+/// would otherwise give all-zero centers on z-scored data).
+pub(crate) fn reference_features(trunk: &Tensor) -> candle_core::Result<Tensor> {
+    trunk.maximum(&(trunk * 0.2)?)
+}
+
+/// Re-draws every weight matrix as PyTorch's default `U(±1/sqrt(fan_in))`.
+///
+/// GOAD's `weights_init(self.netC)` is called on the container, not through
+/// `.apply`, so it matches no layer and the network keeps PyTorch's default
+/// initialisation; this re-creates that (biases already follow it).
+pub(crate) fn torch_default_init(
+    vars: &SeededVarMap,
+    seed: ssad_core::Seed,
+) -> candle_core::Result<()> {
+    use rand::Rng;
+    for (index, (name, var)) in vars.named_trainable_vars().into_iter().enumerate() {
+        let Ok((rows, cols)) = var.dims2() else {
+            continue;
+        };
+        if !name.ends_with("weight") {
+            continue;
+        }
+        let bound = 1.0 / (cols.max(1) as f32).sqrt();
+        let mut rng = seed.rng(ssad_core::Stream::Init, 0, index as u64);
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        var.set(&Tensor::from_vec(values, (rows, cols), var.device())?)?;
+    }
+    Ok(())
+}
+
+/// GOAD's center triplet loss with batch-mean centers (gradients flow through
+/// them), the same value as `ssad_losses::center_triplet` but with the
+/// `(B, M, M)` distances from one matmul, `|z|^2 - 2 z.c + |c|^2`, instead of
+/// GOAD's `(B, M, M, D)` difference tensor (2 GiB per KDDRev step).
+///
+/// `offset` is `(M, M)` with a large value on the diagonal.
+pub(crate) fn center_triplet(
+    z: &Tensor,
+    margin: f64,
+    offset: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let (b, m, d) = z.dims3()?;
+    let centers = z.mean(0)?; // (M, D)
+    let own = z
+        .broadcast_sub(&centers.unsqueeze(0)?)?
+        .sqr()?
+        .sum(D::Minus1)?; // (B, M)
+    let z_sq = z.sqr()?.sum_keepdim(D::Minus1)?; // (B, M, 1)
+    let c_sq = centers.sqr()?.sum(D::Minus1)?.reshape((1, 1, m))?;
+    let cross = z
+        .reshape((b * m, d))?
+        .matmul(&centers.t()?)?
+        .reshape((b, m, m))?;
+    let dist = (z_sq.broadcast_add(&c_sq)? - (cross * 2.0)?)?;
+    let nearest_other = dist.broadcast_add(&offset.unsqueeze(0)?)?.min(D::Minus1)?;
+    ((own + margin)? - nearest_other)?.relu()?.mean_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+    use ssad_core::{Seed, Stream};
+
+    fn random(shape: (usize, usize, usize), seed: u64) -> Tensor {
+        let mut rng = Seed(seed).rng(Stream::Other(0), 0, 0);
+        let n = shape.0 * shape.1 * shape.2;
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn matmul_triplet_equals_the_reference_loss_and_gradient() {
+        for (seed, shape, margin) in [
+            (0, (5, 4, 3), 1.0),
+            (1, (16, 8, 2), 0.1),
+            (2, (1, 3, 4), 1.0),
+        ] {
+            let z = candle_core::Var::from_tensor(&random(shape, seed)).unwrap();
+            let offset =
+                (Tensor::eye(shape.1, DType::F32, &Device::Cpu).unwrap() * SELF_OFFSET).unwrap();
+            let ours = center_triplet(z.as_tensor(), margin, &offset).unwrap();
+            let reference = ssad_losses::center_triplet(z.as_tensor(), margin).unwrap();
+            let (a, b) = (
+                ours.to_scalar::<f32>().unwrap(),
+                reference.to_scalar::<f32>().unwrap(),
+            );
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+            let ga = ours
+                .backward()
+                .unwrap()
+                .get(&z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let gb = reference
+                .backward()
+                .unwrap()
+                .get(&z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for (x, y) in ga.iter().zip(&gb) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The explicit list of methods. Adding one: a folder `src/<method>/` with its
+//! `mod.rs`, `config.rs` and `README.md`, and one entry in [`REGISTRY`].
+
+use std::path::Path;
+
+use crate::detector::{Detector, Method};
+use crate::error::{Error, Result};
+use crate::{classic, goad, persist};
+
+/// One registered method.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// The name used in configs, specs and model folders.
+    pub name: &'static str,
+    /// The paper it reproduces.
+    pub paper: &'static str,
+    /// One line on what it does.
+    pub description: &'static str,
+    /// The method with its paper's default settings.
+    pub default: fn() -> Box<dyn Method>,
+    /// The method from a JSON config (missing fields take their defaults).
+    pub from_json: fn(serde_json::Value) -> Result<Box<dyn Method>>,
+    /// Loads a detector this method saved.
+    pub load: fn(&Path) -> Result<Box<dyn Detector>>,
+}
+
+/// Every method, in the order result tables list them.
+pub static REGISTRY: &[Entry] = &[
+    Entry {
+        name: goad::NAME,
+        paper: "Bergman & Hoshen, Classification-Based Anomaly Detection for General Data, ICLR 2020",
+        description: "GOAD for tabular data: random affine maps, transformation classifier with center triplet loss, center-distance score",
+        default: goad::default_method,
+        from_json: goad::from_json,
+        load: goad::load,
+    },
+    Entry {
+        name: classic::NAME,
+        paper: "PyOD (Zhao et al., JMLR 2019) detectors: kNN, LOF, IForest, OC-SVM, PCA, KDE, ECOD, COPOD, HBOS, ...",
+        description: "a classic detector of ssad-scorers fitted on the raw features",
+        default: classic::default_method,
+        from_json: classic::from_json,
+        load: classic::load,
+    },
+];
+
+/// The registry entry called `name`.
+pub fn entry(name: &str) -> Result<&'static Entry> {
+    REGISTRY
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| Error::UnknownMethod {
+            name: name.to_string(),
+            known: REGISTRY
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The method `name` configured from `config` (`None`: its defaults).
+pub fn method(name: &str, config: Option<serde_json::Value>) -> Result<Box<dyn Method>> {
+    let entry = entry(name)?;
+    match config {
+        Some(value) => (entry.from_json)(value),
+        None => Ok((entry.default)()),
+    }
+}
+
+/// Loads any saved detector, dispatching on the method its folder records.
+pub fn load(dir: &Path) -> Result<Box<dyn Detector>> {
+    let header = persist::read_header(dir)?;
+    (entry(&header.method)?.load)(dir)
+}
