@@ -21,8 +21,14 @@ pub trait Augment: Send + Sync {
     /// Checks once per batch that images of `shape` can be augmented.
     fn check_shape(&self, shape: ImageShape) -> Result<()>;
 
-    /// Augments one image in place.
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore);
+    /// Augments one image of `shape` in place, drawing from `rng`; errors if `img`
+    /// does not hold `shape.len()` values or [`Augment::check_shape`] fails.
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()>;
 
     /// Augments a `(B, C, H, W)` batch; `indices` are the samples' dataset indices.
     fn apply_batch(&self, x: &Tensor, seed: Seed, epoch: u64, indices: &[u64]) -> Result<Tensor> {
@@ -34,12 +40,26 @@ pub trait Augment: Send + Sync {
             .data
             .par_chunks_mut(shape.len())
             .zip(indices.par_iter())
-            .for_each(|(img, &index)| {
+            .try_for_each(|(img, &index)| {
                 let mut rng = seed.rng(Stream::Augment, epoch, index);
-                self.augment_image(img, shape, &mut rng);
-            });
+                self.augment_image(img, shape, &mut rng)
+            })?;
         batch.into_tensor(x.device())
     }
+}
+
+/// Errors unless `img` holds one image of `shape` that `aug` can handle.
+pub(crate) fn check_image(
+    aug: &(impl Augment + ?Sized),
+    img: &[f32],
+    shape: ImageShape,
+) -> Result<()> {
+    if img.len() != shape.len() {
+        return Err(Error::Shape {
+            reason: format!("{} values for a {:?} image", img.len(), shape),
+        });
+    }
+    aug.check_shape(shape)
 }
 
 pub(crate) fn check_indices(indices: &[u64], batch: usize) -> Result<()> {

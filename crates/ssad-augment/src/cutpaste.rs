@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use ssad_core::{Seed, Stream};
 
-use crate::augment::{check_colour_channels, check_indices, check_range, Augment};
+use crate::augment::{check_colour_channels, check_image, check_indices, check_range, Augment};
 use crate::color::ColorJitter;
 use crate::error::{Error, Result};
 use crate::image::{with_host, HostBatch, ImageShape};
@@ -112,7 +112,13 @@ impl Augment for CutPaste {
         Ok(())
     }
 
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore) {
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        check_image(self, img, shape)?;
         let (a0, a1) = self.cfg.area_ratio;
         let area = rng.random_range(a0..=a1) * shape.plane() as f32;
         let log_r = self.cfg.aspect_ratio.ln();
@@ -130,6 +136,7 @@ impl Augment for CutPaste {
             rng.random_range(0..=shape.width - w),
         );
         patch.paste(img, shape, to, None);
+        Ok(())
     }
 }
 
@@ -195,7 +202,13 @@ impl Augment for CutPasteScar {
         Ok(())
     }
 
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore) {
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        check_image(self, img, shape)?;
         let w = rng
             .random_range(self.cfg.width.0..=self.cfg.width.1)
             .round()
@@ -218,6 +231,7 @@ impl Augment for CutPasteScar {
             rng.random_range(0..=shape.width.saturating_sub(rotated.shape.width)),
         );
         rotated.paste(img, shape, to, Some(&mask));
+        Ok(())
     }
 }
 
@@ -241,11 +255,17 @@ impl Augment for CutPasteUnion {
         self.scar.check_shape(shape)
     }
 
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore) {
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        check_image(self, img, shape)?;
         if rng.random::<f32>() < 0.5 {
-            self.cut.augment_image(img, shape, rng);
+            self.cut.augment_image(img, shape, rng)
         } else {
-            self.scar.augment_image(img, shape, rng);
+            self.scar.augment_image(img, shape, rng)
         }
     }
 }
@@ -321,11 +341,11 @@ impl CutPasteViews {
             let mut out = vec![0.0f32; n_views * data.len()];
             out.par_chunks_mut(image)
                 .enumerate()
-                .for_each(|(row, dst)| {
+                .try_for_each(|(row, dst)| {
                     let (v, i) = (row / b, row % b);
                     dst.copy_from_slice(&data[i * image..(i + 1) * image]);
                     if v == 0 {
-                        return;
+                        return Ok(());
                     }
                     let mut rng = seed
                         .derive(v as u64)
@@ -335,8 +355,8 @@ impl CutPasteViews {
                         (CutPasteTask::Union, _) => &union,
                         _ => &self.scar,
                     };
-                    aug.augment_image(dst, shape, &mut rng);
-                });
+                    aug.augment_image(dst, shape, &mut rng)
+                })?;
             Ok((out, b, shape))
         })?;
         let labels: Vec<u32> = (0..n_views * b).map(|row| (row / b) as u32).collect();

@@ -4,7 +4,7 @@
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{check_colour_channels, check_probability, check_range, Augment};
+use crate::augment::{check_colour_channels, check_image, check_probability, check_range, Augment};
 use crate::color::{gaussian_blur, to_grayscale, ColorJitter};
 use crate::error::{Error, Result};
 use crate::image::ImageShape;
@@ -80,9 +80,16 @@ impl Augment for RandomResizedCrop {
         self.validate()
     }
 
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore) {
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        check_image(self, img, shape)?;
         let crop = self.sample(shape.height, shape.width, rng);
         resize_crop(img, shape, crop, &mut Vec::new());
+        Ok(())
     }
 }
 
@@ -222,7 +229,13 @@ impl Augment for SimClr {
         check_colour_channels(shape)
     }
 
-    fn augment_image(&self, img: &mut [f32], shape: ImageShape, rng: &mut dyn RngCore) {
+    fn augment_image(
+        &self,
+        img: &mut [f32],
+        shape: ImageShape,
+        rng: &mut dyn RngCore,
+    ) -> Result<()> {
+        check_image(self, img, shape)?;
         let mut scratch = Vec::new();
         let crop = self.crop.sample(shape.height, shape.width, rng);
         resize_crop(img, shape, crop, &mut scratch);
@@ -241,6 +254,7 @@ impl Augment for SimClr {
             let sigma = rng.random_range(self.blur_sigma.0..=self.blur_sigma.1);
             gaussian_blur(img, shape, self.kernel(shape.height), sigma, &mut scratch);
         }
+        Ok(())
     }
 }
 

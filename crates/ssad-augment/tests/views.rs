@@ -393,3 +393,22 @@ fn configs_reject_unknown_fields_and_fill_defaults() {
     let task: CutPasteTask = serde_json::from_str(r#""three_way""#).unwrap();
     assert_eq!(task, CutPasteTask::ThreeWay);
 }
+
+#[test]
+fn augmenting_a_single_image_checks_its_length() {
+    let shape = ssad_augment::ImageShape {
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    let mut rng = Seed(0).rng(Stream::Augment, 0, 0);
+    let mut short = vec![0.5; 10];
+    assert!(matches!(
+        SimClr::default().augment_image(&mut short, shape, &mut rng),
+        Err(Error::Shape { .. })
+    ));
+    let mut img = vec![0.5; shape.len()];
+    assert!(SimClr::default()
+        .augment_image(&mut img, shape, &mut rng)
+        .is_ok());
+}
