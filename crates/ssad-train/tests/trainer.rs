@@ -402,3 +402,71 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<Error>();
     assert_send_sync::<Optimizer>();
 }
+
+/// Returns `loss` as-is: NaN, a vector, or a failing source exercise the error paths.
+struct Fixed {
+    w: candle_core::Var,
+    make: fn(&Tensor) -> Tensor,
+}
+
+impl Objective for Fixed {
+    type Batch = (Tensor, Tensor);
+    fn params(&self) -> ParamSet {
+        ParamSet::new(vec![("w".into(), self.w.clone())]).unwrap()
+    }
+    fn state(&self) -> ParamSet {
+        self.params()
+    }
+    fn loss(&mut self, _batch: &(Tensor, Tensor), _ctx: &StepContext) -> Result<Tensor> {
+        Ok((self.make)(self.w.as_tensor()))
+    }
+}
+
+struct Failing;
+
+impl BatchSource for Failing {
+    type Batch = (Tensor, Tensor);
+    fn len(&self) -> usize {
+        32
+    }
+    fn batch(&self, indices: &[usize], _epoch: u64) -> Result<(Tensor, Tensor)> {
+        Err(Error::external(std::io::Error::other(format!(
+            "cannot read {} samples",
+            indices.len()
+        ))))
+    }
+}
+
+#[test]
+fn bad_losses_and_failing_sources_are_errors() {
+    let w = candle_core::Var::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
+    let trainer = Trainer::new(TrainConfig {
+        checkpoint_every: None,
+        ..config(1)
+    })
+    .unwrap();
+    let data = Blobs::new(32);
+    let mut nan = Fixed {
+        w: w.clone(),
+        make: |w| (w.sum_all().unwrap() * f64::NAN).unwrap(),
+    };
+    assert!(matches!(
+        trainer.train(&mut nan, &data),
+        Err(Error::NonFiniteLoss {
+            epoch: 0,
+            step: 0,
+            ..
+        })
+    ));
+    let mut vector = Fixed {
+        w: w.clone(),
+        make: |w| w.clone(),
+    };
+    assert!(matches!(trainer.train(&mut vector, &data), Err(Error::NonScalarLoss(d)) if d == [2]));
+    let mut fine = Fixed {
+        w,
+        make: |w| w.sqr().unwrap().sum_all().unwrap(),
+    };
+    let err = trainer.train(&mut fine, &Failing).unwrap_err();
+    assert!(err.to_string().contains("cannot read 16 samples"), "{err}");
+}
