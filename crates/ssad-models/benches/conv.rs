@@ -1,12 +1,12 @@
-//! Stock candle against the GEMM custom ops (`ssad_models::ops`) on the CPU.
-//!
-//! * `conv64_32x32_b128`: the 64→64 3×3 layer at 32×32, batch 128; throughput
-//!   is in FLOP (criterion's "elem/s" = FLOP/s): 2·B·O·C·9·H·W per pass, so
-//!   forward + backward (dX and dW) counts three passes.
-//! * `train_step_b32`: one training step (forward, backward, AdamW) of small32
-//!   and ResNet-18 (CIFAR stem), batch 32; throughput in images.
-//!
-//! `cargo bench -p ssad-models --bench conv`
+// Stock candle against the GEMM custom ops (`ssad_models::ops`) on the CPU.
+//
+// * `conv64_32x32_b128`: the 64→64 3×3 layer at 32×32, batch 128; throughput
+//   is in FLOP (criterion's "elem/s" = FLOP/s): 2·B·O·C·9·H·W per pass, so
+//   forward + backward (dX and dW) counts three passes.
+// * `train_step_b32`: one training step (forward, backward, AdamW) of small32
+//   and ResNet-18 (CIFAR stem), batch 32; throughput in images.
+//
+// `cargo bench -p ssad-models --bench conv`
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
