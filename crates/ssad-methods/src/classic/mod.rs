@@ -59,7 +59,10 @@ impl Detector for ClassicDetector {
     }
 
     fn score(&self, x: Input<'_>) -> Result<Vec<f64>> {
-        Ok(self.fitted.score(x.tabular(NAME)?)?)
+        let x = x.tabular(NAME)?;
+        // An empty set is a caller error for every method, whatever the scorer allows.
+        x.check_non_empty()?;
+        Ok(self.fitted.score(x)?)
     }
 
     fn save(&self, dir: &Path) -> Result<()> {

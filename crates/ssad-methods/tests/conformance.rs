@@ -1,0 +1,222 @@
+//! Every registered method on tiny synthetic data: finite scores of the right
+//! length, same seed gives the same scores, save/load gives identical scores,
+//! and bad input gives a typed error.
+
+use rand::Rng;
+use ssad_core::{Matrix, Seed, Stream};
+use ssad_methods::{
+    load, method, ClassicConfig, Error, GoadConfig, ImageBatch, Input, Method, REGISTRY,
+};
+use ssad_scorers::ScorerConfig;
+
+const WIDTH: usize = 5;
+
+fn data(rows: usize, seed: u64) -> Matrix {
+    let mut rng = Seed(seed).rng(Stream::Other(1), 0, 0);
+    let v: Vec<f32> = (0..rows * WIDTH)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    Matrix::new(v, rows, WIDTH).unwrap()
+}
+
+/// Small settings of every registered method (and every classic detector), fast enough for a test.
+fn methods() -> Vec<Box<dyn Method>> {
+    let mut all: Vec<Box<dyn Method>> = vec![Box::new(GoadConfig {
+        num_transforms: 6,
+        transform_dim: 4,
+        ndf: 3,
+        epochs: 2,
+        batch_size: 16,
+        ..GoadConfig::default()
+    })];
+    let mut five_layers = GoadConfig::preset(ssad_methods::GoadPreset::Kdd);
+    (
+        five_layers.num_transforms,
+        five_layers.transform_dim,
+        five_layers.ndf,
+        five_layers.epochs,
+    ) = (4, 3, 4, 1);
+    all.push(Box::new(five_layers));
+    for scorer in ScorerConfig::catalogue() {
+        if matches!(
+            scorer.name(),
+            "knn" | "lof" | "iforest" | "ocsvm" | "pca" | "kde" | "ecod" | "copod" | "hbos"
+        ) {
+            all.push(Box::new(ClassicConfig::new(scorer)));
+        }
+    }
+    // Every registry entry is covered.
+    for entry in REGISTRY {
+        assert!(all.iter().any(|m| m.name() == entry.name), "{}", entry.name);
+    }
+    all
+}
+
+#[test]
+fn every_method_conforms() {
+    let train = data(48, 0);
+    let test = data(9, 1);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, m) in methods().into_iter().enumerate() {
+        let label = format!("{} {}", m.name(), m.config_json().unwrap());
+        let fitted = m.fit(Input::from(&train), Seed(3)).unwrap();
+        assert_eq!(fitted.method(), m.name());
+        let scores = fitted.score(Input::from(&test)).unwrap();
+        assert_eq!(scores.len(), test.rows(), "{label}");
+        assert!(scores.iter().all(|s| s.is_finite()), "{label}");
+
+        let again = m.fit(Input::from(&train), Seed(3)).unwrap();
+        assert_eq!(
+            again.score(Input::from(&test)).unwrap(),
+            scores,
+            "{label}: same seed"
+        );
+
+        // Rebuilt from its JSON config through the registry, it is the same method.
+        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
+        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+
+        let folder = dir.path().join(format!("model-{i}"));
+        fitted.save(&folder).unwrap();
+        let loaded = load(&folder).unwrap();
+        assert_eq!(loaded.method(), m.name());
+        assert_eq!(
+            loaded.score(Input::from(&test)).unwrap(),
+            scores,
+            "{label}: reload"
+        );
+
+        let narrow = Matrix::new(vec![0.0; 2 * (WIDTH - 1)], 2, WIDTH - 1).unwrap();
+        assert!(
+            fitted.score(Input::from(&narrow)).is_err(),
+            "{label}: width"
+        );
+        let mut nan = test.clone();
+        nan.as_mut_slice()[3] = f32::NAN;
+        assert!(
+            fitted.score(Input::from(&nan)).is_err(),
+            "{label}: NaN score"
+        );
+        assert!(
+            m.fit(Input::from(&nan), Seed(3)).is_err(),
+            "{label}: NaN fit"
+        );
+        let empty = Matrix::new(Vec::new(), 0, WIDTH).unwrap();
+        assert!(
+            fitted.score(Input::from(&empty)).is_err(),
+            "{label}: empty score"
+        );
+        assert!(
+            m.fit(Input::from(&empty), Seed(3)).is_err(),
+            "{label}: empty fit"
+        );
+        let pixels = vec![0.0f32; 2 * 3 * 4 * 4];
+        let images = ImageBatch::new(&pixels, [2, 3, 4, 4]).unwrap();
+        let err = fitted.score(Input::Images(images));
+        assert!(
+            matches!(err, Err(Error::InputKind { .. })),
+            "{label}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_folder_from_another_method_is_a_typed_error() {
+    let train = data(32, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let classic = dir.path().join("classic");
+    ClassicConfig::default()
+        .fit(Input::from(&train), Seed(0))
+        .unwrap()
+        .save(&classic)
+        .unwrap();
+    let goad = dir.path().join("goad");
+    GoadConfig {
+        num_transforms: 4,
+        transform_dim: 3,
+        ndf: 2,
+        ..GoadConfig::default()
+    }
+    .fit(Input::from(&train), Seed(0))
+    .unwrap()
+    .save(&goad)
+    .unwrap();
+    for (entry, folder) in [("goad", &classic), ("classic", &goad)] {
+        let err = (ssad_methods::entry(entry).unwrap().load)(folder).unwrap_err();
+        assert!(matches!(err, Error::WrongMethod { .. }), "{err}");
+    }
+    let missing = (ssad_methods::entry("goad").unwrap().load)(&dir.path().join("none"));
+    assert!(matches!(missing, Err(Error::Io { .. })));
+    std::fs::write(goad.join(ssad_methods::HEADER_FILE), b"{ not json").unwrap();
+    assert!(matches!(load(&goad), Err(Error::CorruptModel { .. })));
+}
+
+#[test]
+fn different_seeds_give_different_goad_detectors() {
+    let train = data(40, 0);
+    let test = data(5, 1);
+    let goad = GoadConfig {
+        num_transforms: 4,
+        transform_dim: 3,
+        ndf: 2,
+        ..GoadConfig::default()
+    };
+    let a = goad.fit(Input::from(&train), Seed(0)).unwrap();
+    let b = goad.fit(Input::from(&train), Seed(1)).unwrap();
+    assert_ne!(
+        a.score(Input::from(&test)).unwrap(),
+        b.score(Input::from(&test)).unwrap()
+    );
+}
+
+#[test]
+fn goad_ranks_far_points_above_the_training_cloud() {
+    // Normal data on a 2-d plane inside 5-d space; anomalies far off it.
+    let mut rng = Seed(9).rng(Stream::Other(2), 0, 0);
+    let mut point = |scale: f32, off: f32| -> Vec<f32> {
+        let (a, b): (f32, f32) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+        vec![a * scale, b * scale, (a + b) * scale, off, -off]
+    };
+    let train: Vec<Vec<f32>> = (0..256).map(|_| point(1.0, 0.0)).collect();
+    let mut test: Vec<Vec<f32>> = (0..40).map(|_| point(1.0, 0.0)).collect();
+    test.extend((0..10).map(|_| point(1.0, 4.0)));
+    let labels: Vec<bool> = (0..50).map(|i| i >= 40).collect();
+    let train = Matrix::from_rows(&train).unwrap();
+    let test = Matrix::from_rows(&test).unwrap();
+    let goad = GoadConfig {
+        num_transforms: 16,
+        epochs: 3,
+        ..GoadConfig::default()
+    };
+    let scores = goad
+        .fit(Input::from(&train), Seed(0))
+        .unwrap()
+        .score(Input::from(&test))
+        .unwrap();
+    let auroc = ssad_eval::auroc(&scores, &labels).unwrap();
+    assert!(auroc > 0.9, "AUROC {auroc}");
+}
+
+#[test]
+fn unknown_names_and_bad_configs_are_typed_errors() {
+    assert!(matches!(
+        method("nope", None),
+        Err(Error::UnknownMethod { .. })
+    ));
+    assert!(matches!(
+        method("goad", Some(serde_json::json!({"bogus": 1}))),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        method("goad", Some(serde_json::json!({"num_transforms": 1}))),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        method(
+            "classic",
+            Some(serde_json::json!({"scorer": {"kind": "nope"}}))
+        ),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(ImageBatch::new(&[0.0; 5], [1, 1, 2, 2]).is_err());
+}
