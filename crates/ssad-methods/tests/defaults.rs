@@ -1,6 +1,6 @@
 //! Pins the paper's settings: GOAD's README commands and `opt_tc_tabular.py` defaults.
 
-use ssad_methods::{ClassicConfig, GoadConfig, GoadPreset, Method, REGISTRY};
+use ssad_methods::{ClassicConfig, GoadConfig, GoadPreset, REGISTRY};
 
 #[test]
 fn goad_presets_are_the_reference_readme() {
