@@ -30,10 +30,16 @@ fn fails_with(args: &[&str], needle: &str) -> String {
     let out = ssad(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "ssad {args:?} succeeded");
-    assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
-    assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    // Progress lines may come first; the error is the last line, and the only one.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert_eq!(stderr.lines().last(), Some(errors[0]), "{stderr}");
+    assert!(errors[0].contains(needle), "`{needle}` not in: {stderr}");
     stderr
 }
 
@@ -480,4 +486,205 @@ fn user_errors_are_one_clear_line() {
         &["eval", "--scores", &test, "--labels", &test],
         "no `score` column",
     );
+}
+
+/// A version-1.0 `.npy` of a C-order float64 array.
+fn npy(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let dims = if dims.len() == 1 {
+        format!("{},", dims[0])
+    } else {
+        dims.join(", ")
+    };
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({dims}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+fn features_and_labels(rows: &[(Vec<f64>, bool)]) -> (Vec<f64>, Vec<f64>) {
+    let x = rows.iter().flat_map(|(r, _)| r.iter().copied()).collect();
+    let y = rows.iter().map(|(_, l)| f64::from(u8::from(*l))).collect();
+    (x, y)
+}
+
+#[test]
+fn npy_and_npz_files() {
+    use std::io::Write;
+    let f = Files::new();
+    let train_rows = sample(1, 300, 0);
+    let (x, _) = features_and_labels(&train_rows);
+    let train = f.path("train.npy");
+    std::fs::write(&train, npy(&[train_rows.len(), FEATURES], &x)).unwrap();
+
+    let test_rows = sample(2, 200, 20);
+    let (x, y) = features_and_labels(&test_rows);
+    let test = f.path("test.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&test).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("X.npy", options).unwrap();
+    zip.write_all(&npy(&[test_rows.len(), FEATURES], &x))
+        .unwrap();
+    zip.start_file("y.npy", options).unwrap();
+    zip.write_all(&npy(&[test_rows.len()], &y)).unwrap();
+    zip.finish().unwrap();
+
+    let (model, scores) = (f.path("m"), f.path("s.csv"));
+    ok(&[
+        "fit", "--method", "classic", "--data", &train, "--out", &model,
+    ]);
+    ok(&[
+        "score", "--model", &model, "--data", &test, "--out", &scores,
+    ]);
+    let (header, _) = read_scores(&scores);
+    assert_eq!(header, ["index", "score", "label"]);
+    let stdout = ok(&["eval", "--scores", &scores, "--labels", &test]);
+    assert!(printed_auroc(&stdout) > 0.9, "{stdout}");
+
+    let wide = f.path("wide.npy");
+    std::fs::write(&wide, npy(&[2, 3], &[1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0])).unwrap();
+    fails_with(
+        &[
+            "score", "--model", &model, "--data", &wide, "--out", &scores,
+        ],
+        "data row 2, column 2",
+    );
+}
+
+#[test]
+fn image_folders() {
+    let f = Files::new();
+    let folder = f.root.join("images");
+    std::fs::create_dir(&folder).unwrap();
+    let folder_str = folder.to_str().unwrap().to_string();
+    let model = f.path("m");
+    fails_with(
+        &[
+            "fit",
+            "--method",
+            "goad",
+            "--data",
+            &folder_str,
+            "--out",
+            &model,
+        ],
+        "holds no .png",
+    );
+    for i in 0..3u8 {
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            image::Rgb([i * 40, x as u8 * 16, y as u8 * 16])
+        });
+        img.save(folder.join(format!("{i}.png"))).unwrap();
+    }
+    // The registered methods are tabular: images are read, then refused by kind.
+    fails_with(
+        &[
+            "fit",
+            "--method",
+            "goad",
+            "--data",
+            &folder_str,
+            "--out",
+            &model,
+        ],
+        "goad takes tabular input, got images",
+    );
+    image::RgbImage::new(4, 4)
+        .save(folder.join("odd.png"))
+        .unwrap();
+    fails_with(
+        &[
+            "fit",
+            "--method",
+            "goad",
+            "--data",
+            &folder_str,
+            "--out",
+            &model,
+        ],
+        "the first image is 3x8x8",
+    );
+}
+
+/// One uncompressed MATLAB v5 double matrix element; `values` column-major.
+fn mat_matrix(name: &str, rows: usize, cols: usize, values: &[f64]) -> Vec<u8> {
+    fn tag(out: &mut Vec<u8>, kind: u32, len: usize) {
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    }
+    fn pad(out: &mut Vec<u8>) {
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+    }
+    let mut body = Vec::new();
+    tag(&mut body, 6, 8); // miUINT32 array flags: class mxDOUBLE (6)
+    body.extend_from_slice(&6u32.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    tag(&mut body, 5, 8); // miINT32 dimensions
+    body.extend_from_slice(&(rows as i32).to_le_bytes());
+    body.extend_from_slice(&(cols as i32).to_le_bytes());
+    tag(&mut body, 1, name.len()); // miINT8 name
+    body.extend_from_slice(name.as_bytes());
+    pad(&mut body);
+    tag(&mut body, 9, values.len() * 8); // miDOUBLE real part
+    for v in values {
+        body.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    tag(&mut out, 14, body.len()); // miMATRIX
+    out.extend(body);
+    out
+}
+
+#[test]
+fn mat_files() {
+    let f = Files::new();
+    let mut header = format!(
+        "{:<116}",
+        "MATLAB 5.0 MAT-file, written by the ssad-cli test"
+    )
+    .into_bytes();
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&0x0100u16.to_le_bytes());
+    header.extend_from_slice(b"IM");
+    let write = |path: &str, rows: &[(Vec<f64>, bool)]| {
+        let (x, y) = features_and_labels(rows);
+        let n = rows.len();
+        // Row-major to MATLAB's column-major.
+        let x_cm: Vec<f64> = (0..FEATURES)
+            .flat_map(|j| (0..n).map(move |i| (i, j)))
+            .map(|(i, j)| x[i * FEATURES + j])
+            .collect();
+        let mut bytes = header.clone();
+        bytes.extend(mat_matrix("X", n, FEATURES, &x_cm));
+        bytes.extend(mat_matrix("y", n, 1, &y));
+        std::fs::write(path, bytes).unwrap();
+    };
+    let (train, test) = (f.path("train.mat"), f.path("test.mat"));
+    write(&train, &sample(1, 300, 0));
+    write(&test, &sample(2, 200, 20));
+    let (model, scores) = (f.path("m"), f.path("s.csv"));
+    ok(&[
+        "fit", "--method", "classic", "--data", &train, "--out", &model,
+    ]);
+    ok(&[
+        "score", "--model", &model, "--data", &test, "--out", &scores,
+    ]);
+    let stdout = ok(&[
+        "eval",
+        "--scores",
+        &scores,
+        "--labels",
+        &format!("{test}:y"),
+    ]);
+    assert!(printed_auroc(&stdout) > 0.9, "{stdout}");
 }
