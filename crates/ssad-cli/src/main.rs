@@ -3,10 +3,11 @@
 //! ```text
 //! $ ssad methods
 //! $ ssad fit --method goad --data train.csv --out model/ --seed 0
-//! $ ssad score --model model/ --data test.csv --out scores.csv --threshold-contamination 0.05
+//! $ ssad score --model model/ --data test.csv --label-column label --out scores.csv --threshold-contamination 0.05
 //! $ ssad eval --scores scores.csv --labels test.csv:label --plot roc.png
-//! AUROC       0.9921
 //! ```
+//!
+//! `eval` prints one metric per line (`AUROC`, `AP`, `F1`, `FPR@95%TPR`, `samples`).
 //!
 //! * `fit` trains the method on the training file (normal rows) and writes a
 //!   model folder: the detector (`ssad_methods`' format), `input.json` (how the

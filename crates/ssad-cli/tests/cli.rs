@@ -292,9 +292,26 @@ fn headerless_csv_and_methods_listing() {
     let plain = f.path("plain.csv");
     std::fs::write(&plain, text).unwrap();
     let model = f.path("m");
+    let config = f.path("lof.json");
+    std::fs::write(&config, r#"{"scorer": {"kind": "lof"}}"#).unwrap();
     ok(&[
-        "fit", "--method", "classic", "--data", &plain, "--out", &model,
+        "fit",
+        "--method",
+        "classic",
+        "--config",
+        &config,
+        "--set",
+        "scorer.n_neighbors=5",
+        "--data",
+        &plain,
+        "--out",
+        &model,
     ]);
+    let saved = std::fs::read_to_string(Path::new(&model).join("method.json")).unwrap();
+    assert!(
+        saved.contains("\"lof\"") && saved.contains("\"n_neighbors\": 5"),
+        "{saved}"
+    );
     let scores = f.path("s.csv");
     ok(&[
         "score", "--model", &model, "--data", &plain, "--out", &scores,
