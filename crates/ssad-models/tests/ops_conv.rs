@@ -221,3 +221,85 @@ fn twenty_training_steps_agree_with_stock_candle() {
     }
     assert!(ours[19] < 0.5 * ours[0], "the loss should fall: {ours:?}");
 }
+
+/// Direct-loop reference for `(y, dx, dw)` of `sum(conv(x, w) * probe)`, in f64.
+/// candle's own backward cannot be the reference here: it fails with a shape
+/// mismatch on non-square stride-2 inputs whose rows and columns leave
+/// different remainders.
+fn direct_reference(
+    x: &Tensor,
+    w: &Tensor,
+    probe: &Tensor,
+    s: usize,
+    p: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (b, ci, h, wd) = x.dims4().unwrap();
+    let (co, _, k, _) = w.dims4().unwrap();
+    let (oh, ow) = ((h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1);
+    let (xs, ws, gs) = (to_vec(x), to_vec(w), to_vec(probe));
+    let mut y = vec![0.0; b * co * oh * ow];
+    let mut dx = vec![0.0; xs.len()];
+    let mut dw = vec![0.0; ws.len()];
+    for n in 0..b {
+        for o in 0..co {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let yi = ((n * co + o) * oh + oy) * ow + ox;
+                    for c in 0..ci {
+                        for ki in 0..k {
+                            for kj in 0..k {
+                                let (iy, ix) = (oy * s + ki, ox * s + kj);
+                                if iy < p || ix < p || iy - p >= h || ix - p >= wd {
+                                    continue;
+                                }
+                                let xi = ((n * ci + c) * h + iy - p) * wd + ix - p;
+                                let wi = ((o * ci + c) * k + ki) * k + kj;
+                                y[yi] += xs[xi] * ws[wi];
+                                dx[xi] += ws[wi] * gs[yi];
+                                dw[wi] += xs[xi] * gs[yi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, dx, dw)
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    diff / b.iter().map(|y| y.abs()).fold(1e-6, f64::max)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Random geometries, both gradients included.
+    #[test]
+    fn random_geometries_match_candle_and_direct_loops(
+        b in 1usize..4, ci in 1usize..6, co in 1usize..6, h in 1usize..9, w in 1usize..9,
+        k in proptest::sample::select(vec![1usize, 3]), s in 1usize..3, p in 0usize..2,
+        seed in 0u64..1000,
+    ) {
+        proptest::prop_assume!(h + 2 * p >= k && w + 2 * p >= k);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let xv = Var::from_tensor(&random(&mut rng, &[b, ci, h, w], DType::F32)).unwrap();
+        let wv = Var::from_tensor(&random(&mut rng, &[co, ci, k, k], DType::F32)).unwrap();
+        let ours = conv2d(xv.as_tensor(), wv.as_tensor(), s, p).unwrap();
+        let stock = xv.as_tensor().conv2d(wv.as_tensor(), p, s, 1, 1).unwrap();
+        proptest::prop_assert!(rel_err(&ours, &stock) < 1e-4);
+        let probe = random(&mut rng, stock.dims(), DType::F32);
+        let g_ours = (&ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let (y, dx, dw) = direct_reference(xv.as_tensor(), wv.as_tensor(), &probe, s, p);
+        proptest::prop_assert!(max_rel(&to_vec(&ours), &y) < 1e-4);
+        for (v, reference) in [(&xv, dx), (&wv, dw)] {
+            let got = to_vec(g_ours.get(v.as_tensor()).unwrap());
+            proptest::prop_assert!(max_rel(&got, &reference) < 1e-4);
+        }
+    }
+}
