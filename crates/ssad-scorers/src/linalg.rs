@@ -291,7 +291,15 @@ fn tridiagonal_ql(diag: &mut [f64], off: &[f64], vt: &mut [f64], n: usize) -> Re
     // e[i] couples i and i + 1; e[n - 1] is a zero sentinel.
     let mut e = off.to_vec();
     e.push(0.0);
-    const MAX_SWEEPS: usize = 60;
+    const MAX_SWEEPS: usize = 300;
+    // A coupling is negligible relative to its neighbours or, where those are
+    // (near) zero — constant features give exact zero rows — relative to the
+    // whole matrix; a purely relative test never deflates between two zeros.
+    let norm = diag
+        .iter()
+        .zip(&e)
+        .fold(0.0f64, |acc, (d, o)| acc.max(d.abs() + o.abs()));
+    let floor = f64::EPSILON * norm;
     let mut blocks = to_column_blocks(vt, n);
     let mut rotations: Vec<(usize, f64, f64)> = Vec::with_capacity((ROTATION_BATCH + 1) * n);
     for l in 0..n {
@@ -300,7 +308,7 @@ fn tridiagonal_ql(diag: &mut [f64], off: &[f64], vt: &mut [f64], n: usize) -> Re
             let mut m = l;
             while m + 1 < n {
                 let dd = diag[m].abs() + diag[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
+                if e[m].abs() <= f64::EPSILON * dd || e[m].abs() <= f64::EPSILON * floor {
                     break;
                 }
                 m += 1;
