@@ -13,6 +13,7 @@ mod gallery;
 mod perf;
 mod perf_augment;
 mod perf_train;
+mod repro;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]
@@ -33,6 +34,8 @@ enum Command {
     /// Throughput measurements, optionally against the Python reference stack.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+    /// Reproduce a paper's table from a spec in `benches/` into `docs/results/`.
+    Repro(repro::ReproArgs),
 }
 
 /// The workspace root, whatever directory the xtask is run from.
@@ -43,11 +46,23 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> std::process::ExitCode {
+    // One readable line per cause, never a backtrace dump, whatever RUST_BACKTRACE says.
+    match dispatch(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Data(cmd) => data::run(cmd),
         Command::Classic(args) => classic::run(args),
         Command::Gallery(args) => gallery::run(args),
+        Command::Repro(args) => repro::run(args),
         Command::Perf(cmd) => perf::run(cmd),
     }
 }
