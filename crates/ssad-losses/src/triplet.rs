@@ -32,16 +32,24 @@ pub fn center_triplet(emb: &Tensor, margin: f64) -> Result<Tensor> {
             got: emb.dims().to_vec(),
         });
     }
-    let centers = emb.mean_keepdim(0)?; // (1, M, D)
-                                        // dist[b, m, m'] = |z_bm - c_m'|^2
-    let dist = emb
-        .unsqueeze(2)?
-        .broadcast_sub(&centers.unsqueeze(1)?)?
+    let (batch, _, dim) = emb.dims3()?;
+    let centers = emb.mean(0)?; // (M, D)
+                                // The own-center distance directly, the others from one matmul
+                                // (|z|^2 - 2 z.c + |c|^2): GOAD's (B, M, M, D) difference tensor is 2 GiB
+                                // per KDDRev step, the (B, M, M) distances are D times smaller.
+    let own = emb
+        .broadcast_sub(&centers.unsqueeze(0)?)?
         .sqr()?
-        .sum(D::Minus1)?;
-    let eye = check::eye_like(transforms, emb)?.unsqueeze(0)?;
-    let own = dist.broadcast_mul(&eye)?.sum(D::Minus1)?;
-    let nearest_other = dist.broadcast_add(&(eye * SELF_OFFSET)?)?.min(D::Minus1)?;
+        .sum(D::Minus1)?; // (B, M)
+    let emb_sq = emb.sqr()?.sum_keepdim(D::Minus1)?; // (B, M, 1)
+    let centers_sq = centers.sqr()?.sum(D::Minus1)?.reshape((1, 1, transforms))?;
+    let cross = emb
+        .reshape((batch * transforms, dim))?
+        .matmul(&centers.t()?)?
+        .reshape((batch, transforms, transforms))?;
+    let dist = (emb_sq.broadcast_add(&centers_sq)? - (cross * 2.0)?)?; // (B, M, M)
+    let offset = (check::eye_like(transforms, emb)? * SELF_OFFSET)?.unsqueeze(0)?;
+    let nearest_other = dist.broadcast_add(&offset)?.min(D::Minus1)?;
     let hinge = ((own + margin)? - nearest_other)?.relu()?;
     Ok(hinge.mean_all()?)
 }

@@ -1,13 +1,10 @@
 //! GOAD's training objective and batch source, run by `ssad-train`'s trainer.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use ssad_augment::GoadAffine;
 use ssad_core::MatrixView;
 use ssad_models::{GoadNet, SeededVarMap};
 use ssad_train::{BatchSource, Objective, ParamSet, StepContext};
-
-/// Added to a sample's own-center distance so the minimum skips it (GOAD's offset).
-const SELF_OFFSET: f64 = 1e6;
 
 /// Builds `(B, M, r)` batches: the rows of `x` through every affine map at once.
 pub(crate) struct AffineSource<'a> {
@@ -44,8 +41,6 @@ pub(crate) struct GoadObjective {
     pub vars: SeededVarMap,
     pub margin: f64,
     pub lambda: f64,
-    /// `(M, M)` with [`SELF_OFFSET`] on the diagonal.
-    offset: Tensor,
     sum_means: Option<Tensor>,
     batches: usize,
     /// `(M, ndf)` centers of the epoch that ended last.
@@ -59,14 +54,11 @@ impl GoadObjective {
         margin: f64,
         lambda: f64,
     ) -> candle_core::Result<Self> {
-        let m = net.config().num_transforms;
-        let offset = (Tensor::eye(m, DType::F32, &Device::Cpu)? * SELF_OFFSET)?;
         Ok(Self {
             net,
             vars,
             margin,
             lambda,
-            offset,
             sum_means: None,
             batches: 0,
             centers: None,
@@ -106,7 +98,7 @@ impl Objective for GoadObjective {
             .flatten_all()?;
         let ce = ssad_losses::cross_entropy(&logits.reshape((b * m, m))?, &labels)
             .map_err(to_train_error)?;
-        let tc = center_triplet(&feats, self.margin, &self.offset)?;
+        let tc = ssad_losses::center_triplet(&feats, self.margin).map_err(to_train_error)?;
         Ok((ce + (tc * self.lambda)?)?)
     }
 
@@ -154,87 +146,4 @@ pub(crate) fn torch_default_init(
         var.set(&Tensor::from_vec(values, (rows, cols), var.device())?)?;
     }
     Ok(())
-}
-
-/// GOAD's center triplet loss with batch-mean centers (gradients flow through
-/// them), the same value as `ssad_losses::center_triplet` but with the
-/// `(B, M, M)` distances from one matmul, `|z|^2 - 2 z.c + |c|^2`, instead of
-/// GOAD's `(B, M, M, D)` difference tensor (2 GiB per KDDRev step).
-///
-/// `offset` is `(M, M)` with a large value on the diagonal.
-pub(crate) fn center_triplet(
-    z: &Tensor,
-    margin: f64,
-    offset: &Tensor,
-) -> candle_core::Result<Tensor> {
-    let (b, m, d) = z.dims3()?;
-    let centers = z.mean(0)?; // (M, D)
-    let own = z
-        .broadcast_sub(&centers.unsqueeze(0)?)?
-        .sqr()?
-        .sum(D::Minus1)?; // (B, M)
-    let z_sq = z.sqr()?.sum_keepdim(D::Minus1)?; // (B, M, 1)
-    let c_sq = centers.sqr()?.sum(D::Minus1)?.reshape((1, 1, m))?;
-    let cross = z
-        .reshape((b * m, d))?
-        .matmul(&centers.t()?)?
-        .reshape((b, m, m))?;
-    let dist = (z_sq.broadcast_add(&c_sq)? - (cross * 2.0)?)?;
-    let nearest_other = dist.broadcast_add(&offset.unsqueeze(0)?)?.min(D::Minus1)?;
-    ((own + margin)? - nearest_other)?.relu()?.mean_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::Rng;
-    use ssad_core::{Seed, Stream};
-
-    fn random(shape: (usize, usize, usize), seed: u64) -> Tensor {
-        let mut rng = Seed(seed).rng(Stream::Other(0), 0, 0);
-        let n = shape.0 * shape.1 * shape.2;
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    #[test]
-    fn matmul_triplet_equals_the_reference_loss_and_gradient() {
-        for (seed, shape, margin) in [
-            (0, (5, 4, 3), 1.0),
-            (1, (16, 8, 2), 0.1),
-            (2, (1, 3, 4), 1.0),
-        ] {
-            let z = candle_core::Var::from_tensor(&random(shape, seed)).unwrap();
-            let offset =
-                (Tensor::eye(shape.1, DType::F32, &Device::Cpu).unwrap() * SELF_OFFSET).unwrap();
-            let ours = center_triplet(z.as_tensor(), margin, &offset).unwrap();
-            let reference = ssad_losses::center_triplet(z.as_tensor(), margin).unwrap();
-            let (a, b) = (
-                ours.to_scalar::<f32>().unwrap(),
-                reference.to_scalar::<f32>().unwrap(),
-            );
-            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
-            let ga = ours
-                .backward()
-                .unwrap()
-                .get(&z)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let gb = reference
-                .backward()
-                .unwrap()
-                .get(&z)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            for (x, y) in ga.iter().zip(&gb) {
-                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
-            }
-        }
-    }
 }
