@@ -193,15 +193,7 @@ fn pyod_python(args: &ClassicArgs) -> Result<PathBuf> {
     let venv = project_root().join("target").join("pyod-venv");
     let python = venv.join("bin").join("python");
     if !python.exists() {
-        eprintln!("creating {} (one-off)", venv.display());
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()?
-            .success();
-        if !ok {
-            bail!("python3 -m venv failed");
-        }
+        crate::venv::create(&venv)?;
     }
     let has_pyod = Command::new(&python)
         .args(["-c", "import pyod, sklearn, numpy, scipy"])

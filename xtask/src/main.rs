@@ -14,6 +14,7 @@ mod perf;
 mod perf_augment;
 mod perf_train;
 mod repro;
+mod venv;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]

@@ -177,15 +177,7 @@ fn torch_python(root: &Path) -> Result<PathBuf> {
     if python.exists() && ready(&python) {
         return Ok(python);
     }
-    eprintln!("creating {} (one-off)", venv.display());
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()?
-        .success();
-    if !ok {
-        bail!("python3 -m venv {} failed", venv.display());
-    }
+    crate::venv::create(&venv)?;
     let pip = |extra: &[&str]| -> Result<bool> {
         Ok(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "torch", "torchvision"])
