@@ -25,8 +25,9 @@ pub(crate) fn float(t: &Tensor, what: &'static str) -> Result<()> {
     Ok(())
 }
 
-/// Checks `targets` is a `(B,)` u32 tensor with every value below `classes`.
-pub(crate) fn class_targets(targets: &Tensor, batch: usize, classes: usize) -> Result<()> {
+/// Checks `targets` is a `(B,)` u32 tensor with every value below `classes`;
+/// returns the values.
+pub(crate) fn class_targets(targets: &Tensor, batch: usize, classes: usize) -> Result<Vec<u32>> {
     if targets.dtype() != DType::U32 || targets.dims() != [batch] {
         return Err(Error::Shape {
             what: "targets",
@@ -36,7 +37,8 @@ pub(crate) fn class_targets(targets: &Tensor, batch: usize, classes: usize) -> R
     }
     // One host copy of B integers: negligible next to the forward pass, and it
     // turns candle's out-of-bounds gather into a typed error.
-    for (position, target) in targets.to_vec1::<u32>()?.into_iter().enumerate() {
+    let values = targets.to_vec1::<u32>()?;
+    for (position, &target) in values.iter().enumerate() {
         if target as usize >= classes {
             return Err(Error::TargetOutOfRange {
                 position,
@@ -45,7 +47,7 @@ pub(crate) fn class_targets(targets: &Tensor, batch: usize, classes: usize) -> R
             });
         }
     }
-    Ok(())
+    Ok(values)
 }
 
 pub(crate) fn positive(field: &'static str, value: f64) -> Result<()> {

@@ -34,6 +34,7 @@ mod check;
 mod contrastive;
 mod cross_entropy;
 mod error;
+mod fused;
 mod svdd;
 mod triplet;
 
