@@ -1,10 +1,14 @@
-//! Training throughput of one backbone + linear head on the rotation task:
-//! images per second, median forward / backward / optimizer-step time and peak
-//! RSS (VmHWM). Run through `cargo xtask perf train`, or directly:
-//!
-//! `cargo run --release -p ssad-train --example perf_train -- --net small28 --batch 128`
-//!
-//! Inputs are seeded uniform noise: the cost of a step does not depend on pixel values.
+// Training throughput of one backbone + linear head on the rotation task:
+// images per second, median forward / backward / optimizer-step time and peak
+// RSS (VmHWM), as one JSON line. Run through `cargo xtask perf train`, or directly:
+//
+// `cargo run --release -p ssad-models --example train_step -- --net small28 --batch 128`
+//
+// `--ops stock` runs candle's own convolution and BatchNorm instead of the
+// custom CPU ops. This binary uses glibc malloc; `train_step_mimalloc` is the
+// same with mimalloc as the global allocator.
+//
+// Inputs are seeded uniform noise: the cost of a step does not depend on pixel values.
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -19,6 +23,7 @@ struct Args {
     batch: usize,
     steps: usize,
     warmup: usize,
+    custom_ops: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -27,6 +32,7 @@ fn parse_args() -> Result<Args> {
         batch: 128,
         steps: 5,
         warmup: 1,
+        custom_ops: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -36,6 +42,13 @@ fn parse_args() -> Result<Args> {
             "--batch" => args.batch = value.parse()?,
             "--steps" => args.steps = value.parse()?,
             "--warmup" => args.warmup = value.parse()?,
+            "--ops" => {
+                args.custom_ops = match value.as_str() {
+                    "custom" => true,
+                    "stock" => false,
+                    other => bail!("--ops custom|stock, got {other}"),
+                }
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -77,6 +90,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
+    ssad_models::ops::set_custom_cpu_ops(args.custom_ops);
     let (config, (c, h, w)) = network(&args.net)?;
     let dev = Device::Cpu;
     let store = SeededVarMap::new(Seed(0));
@@ -114,13 +128,14 @@ fn main() -> Result<()> {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let rss = peak_rss_mib().unwrap_or(f64::NAN);
     println!(
-        "{{\"net\":\"{}\",\"batch\":{},\"steps\":{},\"threads\":\"{threads}\",\"params\":{},\
+        "{{\"net\":\"{}\",\"batch\":{},\"steps\":{},\"threads\":\"{threads}\",\"params\":{},\"ops\":\"{}\",\
          \"images_per_s\":{images_per_s:.2},\"forward_s\":{fwd:.4},\"backward_s\":{bwd:.4},\
          \"optimizer_s\":{opt:.4},\"peak_rss_mib\":{rss:.1}}}",
         args.net,
         args.batch,
         args.steps,
         params.num_elements(),
+        if args.custom_ops { "custom" } else { "stock" },
     );
     Ok(())
 }

@@ -200,7 +200,7 @@ impl ConvBnRelu {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(self.bn.forward_t(&self.conv.forward(xs)?, train)?.relu()?)
+        self.bn.forward_relu_t(&self.conv.forward(xs)?, train)
     }
 }
 

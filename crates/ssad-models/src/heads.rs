@@ -233,7 +233,7 @@ impl CutPasteHead {
         check_vectors(xs, self.in_dim, "CutPasteHead input")?;
         let mut h = xs.clone();
         for (lin, bn) in &self.layers {
-            h = bn.forward_t(&lin.forward(&h)?, train)?.relu()?;
+            h = bn.forward_relu_t(&lin.forward(&h)?, train)?;
         }
         let logits = self.out.forward(&h)?;
         Ok((h, logits))

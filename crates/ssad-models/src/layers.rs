@@ -1,11 +1,11 @@
 //! The few layer constructors every network goes through.
 //!
-//! Convolution and BatchNorm are built only here so that a faster CPU
-//! implementation can later replace candle's in one place.
+//! Convolution and BatchNorm are built only here, so the CPU custom ops of
+//! [`crate::ops`] replace candle's in one place.
 
 use crate::error::{Error, Result};
 use crate::init;
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{Module, ModuleT, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
 /// A 2-D convolution (square kernel, no dilation, no groups); on the CPU it
@@ -64,7 +64,8 @@ impl Module for Conv2d {
     }
 }
 
-/// BatchNorm over dimension 1 (BatchNorm1d on `(B, C)`, BatchNorm2d on `(B, C, H, W)`).
+/// BatchNorm over dimension 1 (BatchNorm1d on `(B, C)`, BatchNorm2d on `(B, C, H, W)`);
+/// on the CPU it runs the fused [`crate::ops::batch_norm`].
 ///
 /// PyTorch refuses training-mode BatchNorm with one value per channel (the
 /// unbiased variance divides by zero); candle would silently write `inf` into
@@ -88,6 +89,15 @@ pub(crate) fn batch_norm(num_features: usize, vb: VarBuilder) -> candle_core::Re
 
 impl BatchNorm {
     pub(crate) fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_impl(xs, train, false)
+    }
+
+    /// `relu(bn(xs))` as one op on the CPU (one pass less forward and backward).
+    pub(crate) fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_impl(xs, train, true)
+    }
+
+    fn forward_impl(&self, xs: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if train {
             let per_channel: usize = xs
                 .dims()
@@ -104,7 +114,30 @@ impl BatchNorm {
                 });
             }
         }
-        Ok(self.0.forward_t(xs, train)?)
+        let bn = &self.0;
+        let Some((weight, bias)) = bn.weight_and_bias() else {
+            // Never the case here (`affine` is always on), but candle's own path covers it.
+            let ys = bn.forward_t(xs, train)?;
+            return Ok(if relu { ys.relu()? } else { ys });
+        };
+        // Both are variables of the VarMap: `from_tensor` shares their storage,
+        // so the op updates the saved running statistics in place.
+        let running_mean = Var::from_tensor(bn.running_mean())?;
+        let running_var = Var::from_tensor(bn.running_var())?;
+        let opts = crate::ops::BatchNormOptions {
+            eps: bn.eps(),
+            momentum: bn.momentum(),
+            relu,
+        };
+        Ok(crate::ops::batch_norm(
+            xs,
+            weight,
+            bias,
+            &running_mean,
+            &running_var,
+            train,
+            opts,
+        )?)
     }
 }
 

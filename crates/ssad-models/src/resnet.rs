@@ -155,6 +155,11 @@ impl ConvBn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         self.bn.forward_t(&self.conv.forward(xs)?, train)
     }
+
+    /// `relu(bn(conv(xs)))`, BatchNorm and ReLU fused on the CPU.
+    fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn.forward_relu_t(&self.conv.forward(xs)?, train)
+    }
 }
 
 fn conv(
@@ -225,10 +230,11 @@ impl Block {
         let mut out = xs.clone();
         let last = self.convs.len() - 1;
         for (i, cb) in self.convs.iter().enumerate() {
-            out = cb.forward_t(&out, train)?;
-            if i < last {
-                out = out.relu()?;
-            }
+            out = if i < last {
+                cb.forward_relu_t(&out, train)?
+            } else {
+                cb.forward_t(&out, train)?
+            };
         }
         let shortcut = match &self.downsample {
             Some(ds) => ds.forward_t(xs, train)?,
@@ -301,7 +307,7 @@ impl ResNet {
 
     fn forward_stem(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         layers::check_images(xs, self.cfg.in_channels, "ResNet input")?;
-        let x = self.stem.forward_t(xs, train)?.relu()?;
+        let x = self.stem.forward_relu_t(xs, train)?;
         match self.cfg.stem {
             Stem::Cifar => Ok(x),
             Stem::Imagenet => max_pool2d(&x, 3, 2, 1),

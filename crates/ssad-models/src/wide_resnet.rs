@@ -125,9 +125,9 @@ impl PreActBlock {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let pre = self.bn1.forward_t(xs, train)?.relu()?;
+        let pre = self.bn1.forward_relu_t(xs, train)?;
         let out = self.conv1.forward(&pre)?;
-        let out = self.bn2.forward_t(&out, train)?.relu()?;
+        let out = self.bn2.forward_relu_t(&out, train)?;
         let out = self.conv2.forward(&out)?;
         // The projection shortcut sees the pre-activated input; the identity sees the raw one.
         let shortcut = match &self.shortcut {
@@ -241,7 +241,7 @@ impl Backbone for WideResNet {
 
     fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let x = self.run_groups(xs, train, |_, _| {})?;
-        Ok(self.bn.forward_t(&x, train)?.relu()?.mean((2, 3))?)
+        Ok(self.bn.forward_relu_t(&x, train)?.mean((2, 3))?)
     }
 
     fn forward_stages(&self, xs: &Tensor, train: bool) -> Result<Vec<(&'static str, Tensor)>> {

@@ -1,10 +1,12 @@
-//! The GEMM convolution against candle's stock `conv2d`: forward, both
-//! gradients, finite differences in f64, and 20 training steps.
+//! The custom CPU ops against candle's stock ones: the GEMM convolution
+//! against `conv2d` and the fused BatchNorm(+ReLU) against
+//! `candle_nn::BatchNorm`, each with forward, gradients, f64 finite
+//! differences and 20 training steps.
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use ssad_models::ops::conv2d;
+use ssad_models::ops::{batch_norm, conv2d, BatchNormOptions};
 
 fn random(rng: &mut ChaCha8Rng, dims: &[usize], dtype: DType) -> Tensor {
     let n: usize = dims.iter().product();
@@ -302,4 +304,290 @@ proptest::proptest! {
             proptest::prop_assert!(max_rel(&got, &reference) < 1e-4);
         }
     }
+}
+
+// ---------------------------------------------------------------- BatchNorm
+
+/// Fresh `(weight, bias, running_mean, running_var)` variables for `c`
+/// channels, away from the identity so that every term of the gradient counts.
+fn bn_params(rng: &mut ChaCha8Rng, c: usize, dtype: DType) -> [Var; 4] {
+    let around_one =
+        |rng: &mut ChaCha8Rng| ((random(rng, &[c], dtype) * 0.5).unwrap() + 1.0).unwrap();
+    let weight = around_one(rng);
+    let bias = random(rng, &[c], dtype);
+    let mean = random(rng, &[c], dtype);
+    let var = around_one(rng);
+    [weight, bias, mean, var].map(|t| Var::from_tensor(&t).unwrap())
+}
+
+/// Fresh variables holding copies of `vars` (so two models start equal and
+/// update separately).
+fn copies(vars: &[Var; 4]) -> [Var; 4] {
+    vars.clone()
+        .map(|v| Var::from_tensor(&v.as_tensor().copy().unwrap()).unwrap())
+}
+
+/// candle's composition: `candle_nn::BatchNorm` (momentum 0.1) + `relu`.
+fn stock_bn(x: &Tensor, p: &[Var; 4], train: bool, relu: bool) -> Tensor {
+    let bn = candle_nn::BatchNorm::new_with_momentum(
+        x.dim(1).unwrap(),
+        p[2].as_tensor().clone(),
+        p[3].as_tensor().clone(),
+        p[0].as_tensor().clone(),
+        p[1].as_tensor().clone(),
+        1e-5,
+        0.1,
+    )
+    .unwrap();
+    let y = candle_core::ModuleT::forward_t(&bn, x, train).unwrap();
+    if relu {
+        y.relu().unwrap()
+    } else {
+        y
+    }
+}
+
+fn fused_bn(x: &Tensor, p: &[Var; 4], train: bool, relu: bool) -> Tensor {
+    let opts = BatchNormOptions {
+        relu,
+        ..BatchNormOptions::default()
+    };
+    batch_norm(
+        x,
+        p[0].as_tensor(),
+        p[1].as_tensor(),
+        &p[2],
+        &p[3],
+        train,
+        opts,
+    )
+    .unwrap()
+}
+
+#[test]
+fn options_default_to_pytorch() {
+    let o = BatchNormOptions::default();
+    assert_eq!((o.eps, o.momentum, o.relu), (1e-5, 0.1, false));
+}
+
+#[test]
+fn batch_norm_matches_candle_forward_gradients_and_running_stats() {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    // Batch 1, odd sizes, 1/3/16/64 channels, BatchNorm1d and 2d.
+    let shapes: &[&[usize]] = &[
+        &[1, 1, 3, 5],
+        &[3, 3, 5, 7],
+        &[2, 16, 4, 4],
+        &[5, 64, 3, 3],
+        &[1, 64, 1, 2],
+        &[7, 3, 1, 1],
+        &[4, 16],
+        &[9, 1],
+    ];
+    for &dims in shapes {
+        for (train, relu) in [(true, false), (true, true), (false, false), (false, true)] {
+            let case = format!("{dims:?} train {train} relu {relu}");
+            let x = random(&mut rng, dims, DType::F32);
+            // An offset mean and a non-unit spread, as after a convolution.
+            let x = ((x * 2.5).unwrap() + 0.7).unwrap();
+            let ours_p = bn_params(&mut rng, dims[1], DType::F32);
+            let stock_p = copies(&ours_p);
+            let (xo, xs) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&x).unwrap());
+            let ours = fused_bn(xo.as_tensor(), &ours_p, train, relu);
+            let stock = stock_bn(xs.as_tensor(), &stock_p, train, relu);
+            assert!(rel_err(&ours, &stock) < 1e-4, "forward {case}");
+            for i in [2, 3] {
+                let (o, s) = (ours_p[i].as_tensor(), stock_p[i].as_tensor());
+                assert!(rel_err(o, s) < 1e-5, "running stat {i} {case}");
+            }
+            let probe = random(&mut rng, dims, DType::F32);
+            let loss = |y: &Tensor| (y * &probe).unwrap().sum_all().unwrap();
+            let (go, gs) = (
+                loss(&ours).backward().unwrap(),
+                loss(&stock).backward().unwrap(),
+            );
+            let pairs = [
+                (xo.as_tensor(), xs.as_tensor(), "dx"),
+                (ours_p[0].as_tensor(), stock_p[0].as_tensor(), "dw"),
+                (ours_p[1].as_tensor(), stock_p[1].as_tensor(), "db"),
+            ];
+            for (o, s, what) in pairs {
+                let (o, s) = (go.get(o).unwrap(), gs.get(s).unwrap());
+                assert!(rel_err(o, s) < 1e-4, "{what} {case}: {}", rel_err(o, s));
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_gradients_match_central_finite_differences_in_f64() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for (dims, train, relu) in [
+        (&[3usize, 2, 3, 2][..], true, false),
+        (&[2, 3, 2, 2], true, true),
+        (&[5, 4], true, false),
+        (&[2, 2, 3, 3], false, true),
+        (&[1, 3, 2, 2], false, false),
+    ] {
+        let x = random(&mut rng, dims, DType::F64);
+        let params = bn_params(&mut rng, dims[1], DType::F64);
+        let probe = random(&mut rng, dims, DType::F64);
+        // Inputs `[x, weight, bias]`; fresh running stats each call, since
+        // training mode updates them.
+        let loss = |inputs: &[Tensor; 3]| -> f64 {
+            let mut p = copies(&params);
+            p[0] = Var::from_tensor(&inputs[1]).unwrap();
+            p[1] = Var::from_tensor(&inputs[2]).unwrap();
+            let y = fused_bn(&inputs[0], &p, train, relu);
+            (y * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        let base = [
+            x.clone(),
+            params[0].as_tensor().copy().unwrap(),
+            params[1].as_tensor().copy().unwrap(),
+        ];
+        let p = copies(&params);
+        let xv = Var::from_tensor(&x).unwrap();
+        let y = fused_bn(xv.as_tensor(), &p, train, relu);
+        let grads = (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let analytic = [
+            to_vec(grads.get(xv.as_tensor()).unwrap()),
+            to_vec(grads.get(p[0].as_tensor()).unwrap()),
+            to_vec(grads.get(p[1].as_tensor()).unwrap()),
+        ];
+        for (which, analytic) in analytic.iter().enumerate() {
+            let values = to_vec(&base[which]);
+            for (i, &g) in analytic.iter().enumerate() {
+                let eps = 1e-6;
+                let bumped = |d: f64| {
+                    let mut data = values.clone();
+                    data[i] += d;
+                    let mut inputs = base.clone();
+                    inputs[which] =
+                        Tensor::from_vec(data, base[which].dims(), &Device::Cpu).unwrap();
+                    loss(&inputs)
+                };
+                let numeric = (bumped(eps) - bumped(-eps)) / (2.0 * eps);
+                assert!(
+                    (numeric - g).abs() < 1e-6 * numeric.abs().max(1.0),
+                    "{dims:?} train {train} relu {relu} input {which} [{i}]: {numeric} vs {g}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_rejects_bad_input() {
+    let dev = Device::Cpu;
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let p = bn_params(&mut rng, 3, DType::F32);
+    let run = |x: &Tensor, train: bool| {
+        batch_norm(
+            x,
+            p[0].as_tensor(),
+            p[1].as_tensor(),
+            &p[2],
+            &p[3],
+            train,
+            BatchNormOptions::default(),
+        )
+    };
+    // One value per channel: the unbiased variance is undefined.
+    let single = Tensor::zeros((1, 3, 1, 1), DType::F32, &dev).unwrap();
+    assert!(run(&single, true).is_err());
+    assert!(run(&single, false).is_ok());
+    assert!(run(
+        &Tensor::zeros((2, 4, 3, 3), DType::F32, &dev).unwrap(),
+        true
+    )
+    .is_err());
+    assert!(run(&Tensor::zeros(3, DType::F32, &dev).unwrap(), true).is_err());
+    let f64_input = Tensor::zeros((2, 3, 2, 2), DType::F64, &dev).unwrap();
+    assert!(run(&f64_input, true).is_err());
+    let bad = BatchNormOptions {
+        momentum: 1.5,
+        ..BatchNormOptions::default()
+    };
+    let x = Tensor::zeros((2, 3, 2, 2), DType::F32, &dev).unwrap();
+    let r = batch_norm(
+        &x,
+        p[0].as_tensor(),
+        p[1].as_tensor(),
+        &p[2],
+        &p[3],
+        true,
+        bad,
+    );
+    assert!(r.is_err());
+}
+
+/// conv(3→8) → BN+ReLU → conv(8→8, s2) → BN → mean over space → linear →
+/// squared error, 20 SGD steps on one batch of 6; then the eval-mode output.
+fn train_bn(use_custom: bool) -> (Vec<f32>, Vec<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let w1 =
+        Var::from_tensor(&(random(&mut rng, &[8, 3, 3, 3], DType::F32) * 0.4).unwrap()).unwrap();
+    let w2 =
+        Var::from_tensor(&(random(&mut rng, &[8, 8, 3, 3], DType::F32) * 0.2).unwrap()).unwrap();
+    let head = Var::from_tensor(&random(&mut rng, &[8, 2], DType::F32)).unwrap();
+    let bn1 = bn_params(&mut rng, 8, DType::F32);
+    let bn2 = bn_params(&mut rng, 8, DType::F32);
+    let conv = |x: &Tensor, w: &Var, s: usize| {
+        if use_custom {
+            conv2d(x, w.as_tensor(), s, 1).unwrap()
+        } else {
+            x.conv2d(w.as_tensor(), 1, s, 1, 1).unwrap()
+        }
+    };
+    let bn = |x: &Tensor, p: &[Var; 4], train: bool, relu: bool| {
+        if use_custom {
+            fused_bn(x, p, train, relu)
+        } else {
+            stock_bn(x, p, train, relu)
+        }
+    };
+    let net = |x: &Tensor, train: bool| {
+        let h = bn(&conv(x, &w1, 1), &bn1, train, true);
+        let f = bn(&conv(&h, &w2, 2), &bn2, train, false);
+        f.mean((2, 3)).unwrap().matmul(head.as_tensor()).unwrap()
+    };
+    let trained = [&w1, &w2, &head, &bn1[0], &bn1[1], &bn2[0], &bn2[1]];
+    let x = random(&mut rng, &[6, 3, 8, 8], DType::F32);
+    let target = random(&mut rng, &[6, 2], DType::F32);
+    let mut losses = Vec::new();
+    for _ in 0..20 {
+        let out = net(&x, true);
+        let loss = (out - &target).unwrap().sqr().unwrap().mean_all().unwrap();
+        losses.push(loss.to_scalar::<f32>().unwrap());
+        let grads = loss.backward().unwrap();
+        for v in trained {
+            let g = grads.get(v.as_tensor()).unwrap();
+            v.set(&(v.as_tensor() - (g * 0.1).unwrap()).unwrap())
+                .unwrap();
+        }
+    }
+    (losses, to_vec(&net(&x, false)))
+}
+
+#[test]
+fn twenty_training_steps_with_batch_norm_agree_with_stock_candle() {
+    let ((ours, ours_eval), (stock, stock_eval)) = (train_bn(true), train_bn(false));
+    for (step, (o, s)) in ours.iter().zip(&stock).enumerate() {
+        assert!(
+            (o - s).abs() <= 1e-4 * s.abs().max(1.0),
+            "step {step}: {o} vs {s}"
+        );
+    }
+    assert!(ours[19] < 0.5 * ours[0], "the loss should fall: {ours:?}");
+    // Eval mode runs on the running statistics both versions accumulated.
+    assert!(
+        max_rel(&ours_eval, &stock_eval) < 1e-3,
+        "{ours_eval:?} vs {stock_eval:?}"
+    );
 }

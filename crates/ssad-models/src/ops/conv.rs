@@ -137,17 +137,44 @@ impl Geometry {
 trait Float: Copy + Send + Sync + 'static + std::ops::AddAssign + std::ops::Add<Output = Self> {
     const ZERO: Self;
     const ONE: Self;
+
+    /// Runs `f` on this thread's scratch buffer of `len` elements (contents
+    /// unspecified), grown as needed and kept for the next call.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
-impl Float for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
+/// One scratch buffer per thread and type: the im2col matrix of a 64-channel
+/// 32×32 layer is 2.4 MB, which glibc serves with `mmap` and returns at once,
+/// so a fresh one per call costs a page fault per 4 KiB on every call.
+macro_rules! thread_scratch {
+    ($t:ty, $name:ident) => {
+        thread_local! {
+            static $name: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $name.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < len {
+                            buf.resize(len, 0.0);
+                        }
+                        f(&mut buf[..len])
+                    }
+                    // Re-entered on this thread (rayon ran another convolution
+                    // while this one waited in a parallel GEMM): use a fresh buffer.
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
+            }
+        }
+    };
 }
 
-impl Float for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
+thread_scratch!(f32, SCRATCH_F32);
+thread_scratch!(f64, SCRATCH_F64);
 
 /// A row-major or transposed operand: pointer with row and column strides.
 #[derive(Clone, Copy)]
@@ -292,25 +319,28 @@ fn split(batch: usize) -> Parallelism {
 }
 
 /// Runs `per_image(image_index, out_chunk, scratch)` for each image, in parallel
-/// when the batch is large enough.
+/// when the batch is large enough; `scratch` is the thread's reused buffer.
 fn for_each_image<T: Float>(
     out: &mut [T],
     out_image: usize,
     scratch_len: usize,
-    per_image: impl Fn(usize, &mut [T], &mut Vec<T>, Parallelism) + Send + Sync,
+    per_image: impl Fn(usize, &mut [T], &mut [T], Parallelism) + Send + Sync,
 ) {
     let batch = out.len() / out_image.max(1);
     match split(batch) {
-        Parallelism::None => out.par_chunks_mut(out_image).enumerate().for_each_init(
-            || vec![T::ZERO; scratch_len],
-            |scratch, (b, chunk)| per_image(b, chunk, scratch, Parallelism::None),
-        ),
-        inner => {
-            let mut scratch = vec![T::ZERO; scratch_len];
+        Parallelism::None => out
+            .par_chunks_mut(out_image)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                T::with_scratch(scratch_len, |scratch| {
+                    per_image(b, chunk, scratch, Parallelism::None)
+                })
+            }),
+        inner => T::with_scratch(scratch_len, |scratch| {
             for (b, chunk) in out.chunks_mut(out_image).enumerate() {
-                per_image(b, chunk, &mut scratch, inner);
+                per_image(b, chunk, scratch, inner);
             }
-        }
+        }),
     }
 }
 
@@ -384,9 +414,10 @@ fn weight_grad<T: Float>(g: &Geometry, x: &[T], grad: &[T]) -> Vec<T> {
                 .into_par_iter()
                 .map(|t| {
                     let mut part = vec![T::ZERO; g.out_c * k];
-                    let mut col = vec![T::ZERO; scratch];
                     let range = t * per..((t + 1) * per).min(g.batch);
-                    accumulate(range, &mut part, &mut col, Parallelism::None);
+                    T::with_scratch(scratch, |col| {
+                        accumulate(range, &mut part, col, Parallelism::None)
+                    });
                     part
                 })
                 .collect();
@@ -396,10 +427,7 @@ fn weight_grad<T: Float>(g: &Geometry, x: &[T], grad: &[T]) -> Vec<T> {
                 }
             }
         }
-        inner => {
-            let mut col = vec![T::ZERO; scratch];
-            accumulate(0..g.batch, &mut dw, &mut col, inner);
-        }
+        inner => T::with_scratch(scratch, |col| accumulate(0..g.batch, &mut dw, col, inner)),
     }
     dw
 }
