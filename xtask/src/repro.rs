@@ -6,7 +6,24 @@
 //! (dataset, method) pair is run for every seed under the spec's protocol;
 //! rows report mean ± population std over seeds, in percent.
 //! `--quick` applies the spec's `[quick]` overrides (fewer seeds, capped epochs,
-//! subsampled large sets) and labels every row with the reduced setting.
+//! subsampled large sets) and labels every row with the reduced setting;
+//! `--setting NAME` applies the table `[settings.NAME]` (same keys) instead and
+//! writes `docs/results/SPEC-NAME.{md,json}`.
+//!
+//! Datasets are tabular (`kind = "tabular"`, the default: `file` + `split`) or
+//! one-class image sets (`kind = "fashion-mnist"` or `"cifar10"`, `split =
+//! "one-class"`): for each class of `classes` (default: all ten) the method trains
+//! on that class's training images and is scored on the whole test set, the other
+//! classes being anomalies; rows per class plus a `mean` row (per seed, the mean
+//! over classes; then mean ± std over seeds). Image keys: `pad` (pixels added on
+//! every side, value 0 before scaling, as GEOM pads Fashion-MNIST 28 -> 32),
+//! `resize` (square side, bilinear like PyTorch's `align_corners=False`, after
+//! padding), `scale` (`"minus_one_one"`: GEOM/GOAD's `x / 127.5 - 1`, or
+//! `"zero_one"`), `paper_classes` (paper numbers per class, by method label).
+//! Fashion-MNIST is found through the `fashion-mnist` manifest of `datasets/`
+//! (data root, then the Debian package's folder); CIFAR-10 needs the binary
+//! version (`data_batch_1.bin`..`data_batch_5.bin`, `test_batch.bin`) in
+//! `cifar10/cifar-10-batches-bin` under the data root (or `file`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +35,14 @@ use rand::seq::SliceRandom;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use ssad_core::{Seed, Stream};
-use ssad_data::protocols::{goad_kdd, goad_kddrev, goad_tabular, Split};
-use ssad_methods::{GoadPreset, Input};
+use ssad_data::formats::ImageSet;
+use ssad_data::protocols::{goad_kdd, goad_kddrev, goad_tabular, one_class_split, Split};
+use ssad_methods::{GoadPreset, ImageBatch, Input};
 
 use crate::project_root;
+
+#[path = "repro_mvtec.rs"]
+mod mvtec;
 
 /// Arguments of `cargo xtask repro`.
 #[derive(clap::Args)]
@@ -29,8 +50,11 @@ pub struct ReproArgs {
     /// Spec name: reads `benches/SPEC.toml`.
     spec: String,
     /// Run the spec's reduced `[quick]` setting (CI-sized).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "setting")]
     quick: bool,
+    /// Run the spec's reduced setting `[settings.NAME]`; results go to `SPEC-NAME.{md,json}`.
+    #[arg(long)]
+    setting: Option<String>,
     /// Override the number of seeds.
     #[arg(long)]
     seeds: Option<u64>,
@@ -43,6 +67,9 @@ pub struct ReproArgs {
     /// Write the results here instead of `docs/results/`.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// MVTec specs: the category folder to run instead of the spec's.
+    #[arg(long)]
+    mvtec_category: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +84,9 @@ struct Spec {
     notes: Vec<String>,
     #[serde(default)]
     quick: Quick,
+    /// Named reduced settings, chosen with `--setting NAME`.
+    #[serde(default)]
+    settings: BTreeMap<String, Quick>,
     methods: Vec<MethodSpec>,
     datasets: Vec<DatasetSpec>,
 }
@@ -84,6 +114,8 @@ struct Quick {
     max_rows: Option<usize>,
     /// Describes the reduced setting in the `setting` column.
     label: Option<String>,
+    /// Image sets: only these normal classes.
+    classes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,19 +134,43 @@ struct MethodSpec {
     /// Run only on these datasets.
     #[serde(default)]
     only: Vec<String>,
+    /// Config overrides per reduced setting (`quick` or a `[settings]` name),
+    /// merged over `config`, e.g. a smaller backbone.
+    #[serde(default)]
+    settings: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DatasetSpec {
     name: String,
-    /// `odds/<name>.mat`, `kddcup99/...`, or `adbench/classical/<file>.npz`, relative to the data root.
+    /// Reader: `tabular` (default), `fashion-mnist` or `cifar10`.
+    #[serde(default)]
+    kind: DataKind,
+    /// `odds/<name>.mat`, `kddcup99/...`, or `adbench/classical/<file>.npz`, relative to the
+    /// data root; for image sets an optional folder (see the module doc).
+    #[serde(default)]
     file: String,
-    /// Split: `goad` (first half of normals trains), `kdd`, `kddrev`.
+    /// Split: `goad` (first half of normals trains), `kdd`, `kddrev`; `one-class` for images.
     split: String,
-    /// Paper numbers by method label.
+    /// Image sets: the normal classes to run (default: all).
+    #[serde(default)]
+    classes: Option<Vec<u8>>,
+    /// Image sets: pixels added on every side (value 0 before scaling).
+    #[serde(default)]
+    pad: usize,
+    /// Image sets: resize to this square side after padding.
+    #[serde(default)]
+    resize: Option<usize>,
+    /// Image sets: pixel scaling.
+    #[serde(default)]
+    scale: PixelScale,
+    /// Paper numbers by method label (image sets: the mean over classes).
     #[serde(default)]
     paper: BTreeMap<String, f64>,
+    /// Image sets: paper numbers per class (index order), by method label.
+    #[serde(default)]
+    paper_classes: BTreeMap<String, Vec<f64>>,
     /// Reference-code numbers measured on this machine, by method label (shown in the Markdown).
     #[serde(default)]
     reference: BTreeMap<String, String>,
@@ -126,6 +182,14 @@ pub fn run(args: ReproArgs) -> Result<()> {
     let spec_path = root.join("benches").join(format!("{}.toml", args.spec));
     let text = std::fs::read_to_string(&spec_path)
         .with_context(|| format!("reading {}", spec_path.display()))?;
+    if mvtec::is_mvtec(&text) {
+        let data_root = args
+            .data_dir
+            .clone()
+            .or_else(|| std::env::var_os("SSAD_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| root.join("..").join("shared").join("datasets"));
+        return mvtec::run(&args, &text, &data_root);
+    }
     let spec: Spec =
         toml::from_str(&text).with_context(|| format!("parsing {}", spec_path.display()))?;
     let data_root = args
@@ -133,41 +197,68 @@ pub fn run(args: ReproArgs) -> Result<()> {
         .clone()
         .or_else(|| std::env::var_os("SSAD_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| root.join("..").join("shared").join("datasets"));
-    let seeds = args.seeds.unwrap_or(if args.quick {
-        spec.quick.seeds.unwrap_or(spec.seeds)
-    } else {
-        spec.seeds
+    // The reduced setting, if any: `--quick` or `--setting NAME`.
+    let reduced: Option<(&str, &Quick)> = match (&args.setting, args.quick) {
+        (Some(name), _) => Some((
+            name.as_str(),
+            spec.settings.get(name).with_context(|| {
+                format!(
+                    "the spec has no [settings.{name}] (it has: {})",
+                    spec.settings.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        )),
+        (None, true) => Some(("quick", &spec.quick)),
+        (None, false) => None,
+    };
+    let seeds = args.seeds.unwrap_or(match reduced {
+        Some((_, q)) => q.seeds.unwrap_or(spec.seeds),
+        None => spec.seeds,
     });
     if seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let setting = if args.quick {
-        spec.quick
-            .label
-            .clone()
-            .unwrap_or_else(|| "quick".to_string())
+    let setting = if let Some((name, q)) = reduced {
+        q.label.clone().unwrap_or_else(|| name.to_string())
     } else if args.seeds.is_some_and(|s| s < spec.seeds) {
         format!("paper settings, {seeds} seeds")
     } else {
         "paper".to_string()
     };
+    let ctx = RunCtx {
+        reduced,
+        seeds,
+        metric: spec.metric,
+    };
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for dataset in &spec.datasets {
         if !args.datasets.is_empty() && !args.datasets.iter().any(|d| dataset.name.contains(d)) {
+            continue;
+        }
+        if dataset.kind != DataKind::Tabular {
+            match ImageData::read(&root, &data_root, dataset)? {
+                Ok(images) => rows.extend(run_images(&ctx, &spec, dataset, &images)?),
+                Err(why) => {
+                    eprintln!("skipping {}: {why}", dataset.name);
+                    skipped.push(format!("{}: {why}", dataset.name));
+                }
+            }
             continue;
         }
         let path = data_root.join(&dataset.file);
         if !path.exists() {
             eprintln!("skipping {}: {} not found", dataset.name, path.display());
+            skipped.push(format!("{}: {} not found", dataset.name, path.display()));
             continue;
         }
         let loaded = Loaded::read(&path, &dataset.split)
             .with_context(|| format!("reading {}", path.display()))?;
-        if let (true, Some(max)) = (args.quick, spec.quick.max_rows) {
+        if let Some((_, Some(max))) = reduced.map(|(_, q)| (q, q.max_rows)) {
             if loaded.rows() > max {
                 eprintln!(
-                    "skipping {} in quick mode: {} rows > {max}",
+                    "skipping {} in the reduced setting: {} rows > {max}",
                     dataset.name,
                     loaded.rows()
                 );
@@ -182,19 +273,14 @@ pub fn run(args: ReproArgs) -> Result<()> {
             let mut values = Vec::new();
             for seed in 0..seeds {
                 let split = loaded.split(Seed(seed))?;
-                let split = if args.quick {
-                    subsample(split, &spec.quick, Seed(seed))?
-                } else {
-                    split
+                let split = match reduced {
+                    Some((_, q)) => subsample(split, q, Seed(seed))?,
+                    None => split,
                 };
-                let m = build_method(method, &dataset.name, args.quick.then_some(&spec.quick))?;
+                let m = build_method(method, &dataset.name, reduced)?;
                 let detector = m.fit(Input::from(&split.train), Seed(seed))?;
                 let scores = detector.score(Input::from(&split.test))?;
-                let value = match spec.metric {
-                    Metric::F1 => ssad_eval::f1_at_contamination(&scores, &split.test_labels)?.f1,
-                    Metric::Auroc => ssad_eval::auroc(&scores, &split.test_labels)?,
-                };
-                values.push(100.0 * value);
+                values.push(metric_value(spec.metric, &scores, &split.test_labels)?);
             }
             let (mean, std) = mean_std(&values);
             eprintln!(
@@ -205,19 +291,22 @@ pub fn run(args: ReproArgs) -> Result<()> {
             );
             rows.push(Row {
                 dataset: dataset.name.clone(),
+                class: None,
                 method: method.label.clone(),
                 paper: dataset.paper.get(&method.label).copied(),
                 reference: dataset.reference.get(&method.label).cloned(),
                 mean,
                 std,
                 seconds: t.elapsed().as_secs_f64(),
+                throughput: None,
             });
         }
     }
     if rows.is_empty() {
         bail!(
-            "no dataset of the spec was found under {}",
-            data_root.display()
+            "no dataset of the spec was found under {}:\n  {}",
+            data_root.display(),
+            skipped.join("\n  ")
         );
     }
     let wall = started.elapsed().as_secs_f64();
@@ -236,37 +325,400 @@ pub fn run(args: ReproArgs) -> Result<()> {
     let json_rows: Vec<Value> = rows
         .iter()
         .map(|r| {
-            json!({
-                "dataset": r.dataset, "class": Value::Null, "method": r.method, "metric": metric,
+            let mut row = json!({
+                "dataset": r.dataset, "class": r.class, "method": r.method, "metric": metric,
                 "paper": r.paper, "ours_mean": round2(r.mean), "ours_std": round2(r.std),
                 "seeds": seeds, "setting": setting,
-            })
+            });
+            if let (Some(t), Value::Object(m)) = (&r.throughput, &mut row) {
+                m.insert("seconds".into(), json!(round2(r.seconds)));
+                m.insert("throughput".into(), t.to_json());
+            }
+            row
         })
         .collect();
     let doc = json!({
         "spec": args.spec, "machine": machine, "git": git, "quick": args.quick,
-        "wall_seconds": round2(wall), "rows": json_rows,
+        "setting": setting, "wall_seconds": round2(wall), "rows": json_rows,
+        "skipped": skipped,
     });
+    let stem = match &args.setting {
+        Some(name) => format!("{}-{name}", args.spec),
+        None => args.spec.clone(),
+    };
     std::fs::write(
-        out_dir.join(format!("{}.json", args.spec)),
+        out_dir.join(format!("{stem}.json")),
         serde_json::to_string_pretty(&doc)? + "\n",
     )?;
     let md = markdown(
-        &spec, &args.spec, &rows, metric, seeds, &setting, &machine, &git, wall, &command,
+        &spec, &args.spec, &rows, metric, seeds, &setting, &machine, &git, wall, &command, &skipped,
     );
-    std::fs::write(out_dir.join(format!("{}.md", args.spec)), &md)?;
+    std::fs::write(out_dir.join(format!("{stem}.md")), &md)?;
     println!("{md}");
     Ok(())
 }
 
+/// What every (dataset, method) run needs to know about the invocation.
+struct RunCtx<'a> {
+    reduced: Option<(&'a str, &'a Quick)>,
+    seeds: u64,
+    metric: Metric,
+}
+
+fn metric_value(metric: Metric, scores: &[f64], labels: &[bool]) -> Result<f64> {
+    let value = match metric {
+        Metric::F1 => ssad_eval::f1_at_contamination(scores, labels)?.f1,
+        Metric::Auroc => ssad_eval::auroc(scores, labels)?,
+    };
+    Ok(100.0 * value)
+}
+
 struct Row {
     dataset: String,
+    /// Image sets: the normal class, or `mean`.
+    class: Option<String>,
     method: String,
     paper: Option<f64>,
     reference: Option<String>,
     mean: f64,
     std: f64,
     seconds: f64,
+    /// Image sets: how fast fitting and scoring went.
+    throughput: Option<Throughput>,
+}
+
+/// Images per second of fitting (training images, before the method expands
+/// them into transformed copies) and of scoring, summed over seeds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Throughput {
+    train_images: usize,
+    fit_seconds: f64,
+    test_images: usize,
+    score_seconds: f64,
+}
+
+impl Throughput {
+    fn add(&mut self, other: Throughput) {
+        self.train_images += other.train_images;
+        self.fit_seconds += other.fit_seconds;
+        self.test_images += other.test_images;
+        self.score_seconds += other.score_seconds;
+    }
+
+    fn fit_rate(&self) -> f64 {
+        self.train_images as f64 / self.fit_seconds.max(1e-9)
+    }
+
+    fn score_rate(&self) -> f64 {
+        self.test_images as f64 / self.score_seconds.max(1e-9)
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "train_images": self.train_images, "fit_seconds": round2(self.fit_seconds),
+            "fit_images_per_s": round2(self.fit_rate()),
+            "test_images": self.test_images, "score_seconds": round2(self.score_seconds),
+            "score_images_per_s": round2(self.score_rate()),
+        })
+    }
+}
+
+/// The reader of a dataset entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum DataKind {
+    /// `.mat`/`.npz`/KDD files, split by `split`.
+    #[default]
+    Tabular,
+    /// Fashion-MNIST's IDX files, one-class protocol.
+    FashionMnist,
+    /// CIFAR-10's binary batches, one-class protocol.
+    Cifar10,
+}
+
+/// How 8-bit pixels become `f32`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PixelScale {
+    /// `p / 127.5 - 1`, GEOM's and GOAD's `[-1, 1]`.
+    #[default]
+    MinusOneOne,
+    /// `p / 255`.
+    ZeroOne,
+}
+
+const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+];
+const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// A labelled image set read once: the train and test splits and the class names.
+struct ImageData {
+    train: ImageSet,
+    test: ImageSet,
+    class_names: &'static [&'static str],
+}
+
+impl ImageData {
+    /// The data, or (inner `Err`) why it is not there; outer `Err` = unreadable files.
+    fn read(
+        root: &Path,
+        data_root: &Path,
+        dataset: &DatasetSpec,
+    ) -> Result<std::result::Result<Self, String>> {
+        if dataset.split != "one-class" {
+            bail!(
+                "{}: image sets take split = \"one-class\", not {:?}",
+                dataset.name,
+                dataset.split
+            );
+        }
+        let (train, test, class_names) = match dataset.kind {
+            DataKind::FashionMnist => {
+                let dir = if dataset.file.is_empty() {
+                    match fashion_mnist_dir(root, data_root) {
+                        Ok(dir) => dir,
+                        Err(why) => return Ok(Err(why)),
+                    }
+                } else {
+                    data_root.join(&dataset.file)
+                };
+                let (train, test) = ssad_data::formats::read_fashion_mnist(&dir)
+                    .with_context(|| format!("reading Fashion-MNIST from {}", dir.display()))?;
+                (train, test, &FASHION_MNIST_CLASSES[..])
+            }
+            DataKind::Cifar10 => {
+                let file = if dataset.file.is_empty() {
+                    "cifar10/cifar-10-batches-bin"
+                } else {
+                    &dataset.file
+                };
+                let dir = data_root.join(file);
+                if !dir.join("test_batch.bin").is_file() {
+                    return Ok(Err(format!(
+                        "CIFAR-10 not found: {} must hold the binary version (data_batch_1.bin .. \
+                         data_batch_5.bin, test_batch.bin) of \
+                         https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                        dir.display()
+                    )));
+                }
+                let (train, test) = ssad_data::formats::read_cifar10(&dir)
+                    .with_context(|| format!("reading CIFAR-10 from {}", dir.display()))?;
+                (train, test, &CIFAR10_CLASSES[..])
+            }
+            DataKind::Tabular => bail!("{} is not an image set", dataset.name),
+        };
+        Ok(Ok(Self {
+            train,
+            test,
+            class_names,
+        }))
+    }
+}
+
+/// The folder of Fashion-MNIST, through the `fashion-mnist` manifest (data root,
+/// then its fallback folder), or why it is missing.
+fn fashion_mnist_dir(root: &Path, data_root: &Path) -> std::result::Result<PathBuf, String> {
+    let registry = ssad_data::registry::Registry::from_dir(&root.join("datasets"))
+        .map_err(|e| e.to_string())?;
+    let manifest = registry.get("fashion-mnist").map_err(|e| e.to_string())?;
+    let file = manifest
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("t10k-images-idx3-ubyte.gz"))
+        .ok_or("the fashion-mnist manifest lists no t10k-images-idx3-ubyte.gz")?;
+    let path = ssad_data::registry::locate(manifest, file, data_root).map_err(|e| e.to_string())?;
+    path.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("{} has no parent folder", path.display()))
+}
+
+/// Pixels of the listed images (all when `None`) as `(N, C, H, W)` `f32`, padded,
+/// resized and scaled as `dataset` says.
+fn image_tensor(
+    set: &ImageSet,
+    indices: Option<&[usize]>,
+    dataset: &DatasetSpec,
+) -> Result<(Vec<f32>, [usize; 4])> {
+    let (c, h, w) = (set.channels(), set.height(), set.width());
+    let (ph, pw) = (h + 2 * dataset.pad, w + 2 * dataset.pad);
+    let all: Vec<usize>;
+    let indices = match indices {
+        Some(i) => i,
+        None => {
+            all = (0..set.len()).collect();
+            &all
+        }
+    };
+    let scale = |p: u8| match dataset.scale {
+        PixelScale::MinusOneOne => f32::from(p) / 127.5 - 1.0,
+        PixelScale::ZeroOne => f32::from(p) / 255.0,
+    };
+    let background = scale(0);
+    let mut out = vec![background; indices.len() * c * ph * pw];
+    for (dst, &i) in out.chunks_exact_mut(c * ph * pw).zip(indices) {
+        let src = set.image(i).context("image index out of range")?;
+        for (plane_dst, plane_src) in dst.chunks_exact_mut(ph * pw).zip(src.chunks_exact(h * w)) {
+            for (r, row) in plane_src.chunks_exact(w).enumerate() {
+                let start = (r + dataset.pad) * pw + dataset.pad;
+                for (d, &p) in plane_dst[start..start + w].iter_mut().zip(row) {
+                    *d = scale(p);
+                }
+            }
+        }
+    }
+    let n = indices.len();
+    match dataset.resize {
+        Some(side) if side != ph || side != pw => {
+            let t = candle_core::Tensor::from_vec(out, (n, c, ph, pw), &candle_core::Device::Cpu)?
+                .upsample_bilinear2d(side, side, false)?;
+            Ok((t.flatten_all()?.to_vec1::<f32>()?, [n, c, side, side]))
+        }
+        _ => Ok((out, [n, c, ph, pw])),
+    }
+}
+
+/// At most `max` of `0..n`, drawn from `(seed, stream)`, in increasing order.
+fn pick_indices(n: usize, max: Option<usize>, seed: Seed, stream: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    if let Some(max) = max.filter(|&m| m < n) {
+        idx.shuffle(&mut seed.rng(Stream::Subsample, 7, stream));
+        idx.truncate(max);
+        idx.sort_unstable();
+    }
+    idx
+}
+
+/// Every method on every class of one image set: per-class rows and a mean row per method.
+fn run_images(
+    ctx: &RunCtx<'_>,
+    spec: &Spec,
+    dataset: &DatasetSpec,
+    data: &ImageData,
+) -> Result<Vec<Row>> {
+    let quick = ctx.reduced.map(|(_, q)| q);
+    let classes: Vec<u8> = quick
+        .and_then(|q| q.classes.clone())
+        .or_else(|| dataset.classes.clone())
+        .unwrap_or_else(|| (0..data.class_names.len() as u8).collect());
+    let mut rows = Vec::new();
+    for method in &spec.methods {
+        if !method.only.is_empty() && !method.only.contains(&dataset.name) {
+            continue;
+        }
+        let m = build_method(method, &dataset.name, ctx.reduced)?;
+        let t_method = Instant::now();
+        // values[class][seed]
+        let mut values: Vec<Vec<f64>> = Vec::new();
+        let mut total = Throughput::default();
+        for &class in &classes {
+            let name = data
+                .class_names
+                .get(usize::from(class))
+                .with_context(|| format!("class {class} out of range"))?;
+            let split = one_class_split(&data.train, &data.test, class)?;
+            let t_class = Instant::now();
+            let mut per_seed = Vec::new();
+            let mut speed = Throughput::default();
+            for seed in 0..ctx.seeds {
+                let seed = Seed(seed);
+                let train_idx =
+                    pick_indices(split.train.len(), quick.and_then(|q| q.max_train), seed, 0);
+                let test_idx =
+                    pick_indices(split.test.len(), quick.and_then(|q| q.max_test), seed, 1);
+                let (train, train_shape) = image_tensor(&split.train, Some(&train_idx), dataset)?;
+                let (test, test_shape) = image_tensor(&split.test, Some(&test_idx), dataset)?;
+                let labels: Vec<bool> = test_idx.iter().map(|&i| split.test_labels[i]).collect();
+                let t = Instant::now();
+                let detector = m.fit(Input::Images(ImageBatch::new(&train, train_shape)?), seed)?;
+                let fit_seconds = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let scores = detector.score(Input::Images(ImageBatch::new(&test, test_shape)?))?;
+                speed.add(Throughput {
+                    train_images: train_idx.len(),
+                    fit_seconds,
+                    test_images: test_idx.len(),
+                    score_seconds: t.elapsed().as_secs_f64(),
+                });
+                per_seed.push(metric_value(ctx.metric, &scores, &labels)?);
+            }
+            let (mean, std) = mean_std(&per_seed);
+            eprintln!(
+                "{:<14} {:<12} {:<10} {mean:6.2} ± {std:5.2}  ({} seeds, {:.1} s; fit {:.1} img/s, score {:.1} img/s)",
+                dataset.name,
+                name,
+                method.label,
+                ctx.seeds,
+                t_class.elapsed().as_secs_f64(),
+                speed.fit_rate(),
+                speed.score_rate(),
+            );
+            rows.push(Row {
+                dataset: dataset.name.clone(),
+                class: Some(format!("{class} {name}")),
+                method: method.label.clone(),
+                paper: dataset
+                    .paper_classes
+                    .get(&method.label)
+                    .and_then(|v| v.get(usize::from(class)))
+                    .copied(),
+                reference: None,
+                mean,
+                std,
+                seconds: t_class.elapsed().as_secs_f64(),
+                throughput: Some(speed),
+            });
+            total.add(speed);
+            values.push(per_seed);
+        }
+        // Per seed, the mean over classes; then mean ± std over seeds.
+        let per_seed_means: Vec<f64> = (0..ctx.seeds as usize)
+            .map(|s| values.iter().map(|v| v[s]).sum::<f64>() / values.len().max(1) as f64)
+            .collect();
+        let (mean, std) = mean_std(&per_seed_means);
+        let all_classes = classes.len() == data.class_names.len();
+        rows.push(Row {
+            dataset: dataset.name.clone(),
+            class: Some(if all_classes {
+                "mean".to_string()
+            } else {
+                format!("mean of {} classes", classes.len())
+            }),
+            method: method.label.clone(),
+            // The paper's mean is over all classes: not comparable with a subset.
+            paper: dataset
+                .paper
+                .get(&method.label)
+                .copied()
+                .filter(|_| all_classes),
+            reference: dataset.reference.get(&method.label).cloned(),
+            mean,
+            std,
+            seconds: t_method.elapsed().as_secs_f64(),
+            throughput: Some(total),
+        });
+    }
+    Ok(rows)
 }
 
 /// A dataset read once, split per seed.
@@ -310,28 +762,47 @@ impl Loaded {
 fn build_method(
     spec: &MethodSpec,
     dataset: &str,
-    quick: Option<&Quick>,
+    reduced: Option<(&str, &Quick)>,
 ) -> Result<Box<dyn ssad_methods::Method>> {
     let mut config = match spec.config.as_ref() {
         Some(c) => serde_json::to_value(c)?,
         None => json!({}),
     };
+    if let Some(over) = reduced.and_then(|(name, _)| spec.settings.get(name)) {
+        merge(&mut config, serde_json::to_value(over)?);
+    }
     if spec.method == "goad" {
         let preset = GoadPreset::from_name(dataset)
             .ok()
             .filter(|_| spec.preset_by_dataset);
         let base = ssad_methods::GoadConfig::preset(preset.unwrap_or(GoadPreset::Thyroid));
         let mut merged = serde_json::to_value(base)?;
-        if let (Value::Object(m), Value::Object(over)) = (&mut merged, &config) {
-            m.extend(over.clone());
-        }
-        if let (Some(cap), Value::Object(m)) = (quick.and_then(|q| q.epochs), &mut merged) {
-            let epochs = m.get("epochs").and_then(Value::as_u64).unwrap_or(1) as usize;
-            m.insert("epochs".into(), json!(epochs.min(cap)));
-        }
+        merge(&mut merged, config);
         config = merged;
     }
-    Ok(ssad_methods::method(&spec.method, Some(config))?)
+    let method = ssad_methods::method(&spec.method, Some(config))?;
+    // The reduced setting caps the epochs of any method that has an `epochs` field.
+    let Some(cap) = reduced.and_then(|(_, q)| q.epochs) else {
+        return Ok(method);
+    };
+    let mut full = method.config_json()?;
+    match full.get("epochs").and_then(Value::as_u64) {
+        Some(epochs) if epochs as usize > cap => {
+            if let Value::Object(m) = &mut full {
+                m.insert("epochs".into(), json!(cap));
+            }
+            Ok(ssad_methods::method(&spec.method, Some(full))?)
+        }
+        _ => Ok(method),
+    }
+}
+
+/// Overwrites `base`'s top-level keys with `over`'s.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(m), Value::Object(over)) => m.extend(over),
+        (base, over) => *base = over,
+    }
 }
 
 /// Keeps at most `max_train` training rows and `max_test` test rows, drawn at random.
@@ -417,6 +888,9 @@ fn command_line(args: &ReproArgs) -> String {
     if args.quick {
         cmd.push_str(" --quick");
     }
+    if let Some(name) = &args.setting {
+        cmd.push_str(&format!(" --setting {name}"));
+    }
     if let Some(s) = args.seeds {
         cmd.push_str(&format!(" --seeds {s}"));
     }
@@ -438,6 +912,7 @@ fn markdown(
     git: &str,
     wall: f64,
     command: &str,
+    skipped: &[String],
 ) -> String {
     let metric_name = if metric == "f1" {
         "F1 (%)"
@@ -455,22 +930,41 @@ fn markdown(
     for note in &spec.notes {
         md.push_str(&format!("- {note}\n"));
     }
+    for why in skipped {
+        md.push_str(&format!("- **Not run**: {why}\n"));
+    }
     let with_reference = rows.iter().any(|r| r.reference.is_some());
-    md.push_str(&format!(
-        "\n| dataset | method | paper | ours | seconds |{}\n|---|---|---|---|---|{}\n",
-        if with_reference {
-            " reference code, this machine |"
-        } else {
-            ""
-        },
-        if with_reference { "---|" } else { "" }
-    ));
+    let with_class = rows.iter().any(|r| r.class.is_some());
+    let with_speed = rows.iter().any(|r| r.throughput.is_some());
+    let mut header = String::from("| dataset |");
+    if with_class {
+        header.push_str(" class |");
+    }
+    header.push_str(" method | paper | ours | seconds |");
+    if with_speed {
+        header.push_str(" fit img/s | score img/s |");
+    }
+    if with_reference {
+        header.push_str(" reference code, this machine |");
+    }
+    let columns = header.matches('|').count() - 1;
+    md.push_str(&format!("\n{header}\n|{}\n", "---|".repeat(columns)));
     for r in rows {
         let paper = r.paper.map_or("–".to_string(), |p| format!("{p:.1}"));
+        md.push_str(&format!("| {} |", r.dataset));
+        if with_class {
+            md.push_str(&format!(" {} |", r.class.as_deref().unwrap_or("–")));
+        }
         md.push_str(&format!(
-            "| {} | {} | {paper} | {:.1} ± {:.1} | {:.1} |",
-            r.dataset, r.method, r.mean, r.std, r.seconds
+            " {} | {paper} | {:.1} ± {:.1} | {:.1} |",
+            r.method, r.mean, r.std, r.seconds
         ));
+        if with_speed {
+            match &r.throughput {
+                Some(t) => md.push_str(&format!(" {:.1} | {:.1} |", t.fit_rate(), t.score_rate())),
+                None => md.push_str(" – | – |"),
+            }
+        }
         if with_reference {
             md.push_str(&format!(" {} |", r.reference.as_deref().unwrap_or("–")));
         }
