@@ -9,6 +9,9 @@
 //!
 //! Methods, listed in [`REGISTRY`]:
 //! * `goad` — GOAD for tabular data ([`GoadConfig`], presets [`GoadPreset`]);
+//! * `simclr` — SimCLR pre-training, 1-NN cosine on the encoder features ([`SimclrConfig`]);
+//! * `ssd` — SSD: SimCLR encoder, Mahalanobis to k-means clusters ([`SsdConfig`]);
+//! * `csi` — CSI: rotations as shifted instances, ensemble score ([`CsiConfig`]);
 //! * `classic` — any classic detector of `ssad-scorers` ([`ClassicConfig`]).
 //!
 //! ```
@@ -35,17 +38,23 @@
 #![warn(missing_docs)]
 
 mod classic;
+mod csi;
 mod detector;
 mod error;
 mod goad;
 mod input;
 mod persist;
 pub mod registry;
+mod simclr;
+mod ssd;
 
 pub use classic::{ClassicConfig, ClassicDetector};
+pub use csi::CsiConfig;
 pub use detector::{Detector, Method};
 pub use error::{Error, Result};
 pub use goad::{GoadConfig, GoadDetector, GoadPreset};
 pub use input::{ImageBatch, Input};
 pub use persist::HEADER_FILE;
 pub use registry::{entry, load, method, Entry, REGISTRY};
+pub use simclr::{ContrastiveLoss, SimclrConfig};
+pub use ssd::SsdConfig;

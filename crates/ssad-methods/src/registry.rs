@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::detector::{Detector, Method};
 use crate::error::{Error, Result};
-use crate::{classic, goad, persist};
+use crate::{classic, csi, goad, persist, simclr, ssd};
 
 /// One registered method.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,30 @@ pub static REGISTRY: &[Entry] = &[
         default: goad::default_method,
         from_json: goad::from_json,
         load: goad::load,
+    },
+    Entry {
+        name: simclr::NAME,
+        paper: "Chen, Kornblith, Norouzi & Hinton, A Simple Framework for Contrastive Learning of Visual Representations, ICML 2020 (as CSI's one-class baseline)",
+        description: "SimCLR pre-training (two augmented views, NT-Xent), 1-NN cosine distance on the encoder features",
+        default: simclr::default_method,
+        from_json: simclr::from_json,
+        load: simclr::load,
+    },
+    Entry {
+        name: ssd::NAME,
+        paper: "Sehwag, Chiang & Mittal, SSD: A Unified Framework for Self-Supervised Outlier Detection, ICLR 2021",
+        description: "SimCLR encoder trained with SSD's settings; Mahalanobis distance of normalised features to k-means clusters",
+        default: ssd::default_method,
+        from_json: ssd::from_json,
+        load: ssd::load,
+    },
+    Entry {
+        name: csi::NAME,
+        paper: "Tack, Mo, Jeong & Shin, CSI: Novelty Detection via Contrastive Learning on Distributionally Shifted Instances, NeurIPS 2020",
+        description: "con-SI with the 4 rotations as negatives plus a shift classifier; similarity-times-norm and shift-logit score over test-time views",
+        default: csi::default_method,
+        from_json: csi::from_json,
+        load: csi::load,
     },
     Entry {
         name: classic::NAME,

@@ -46,8 +46,13 @@ fn methods() -> Vec<Box<dyn Method>> {
         }
     }
     // Every registry entry is covered.
+    let images = contrastive_methods();
     for entry in REGISTRY {
-        assert!(all.iter().any(|m| m.name() == entry.name), "{}", entry.name);
+        assert!(
+            all.iter().chain(&images).any(|m| m.name() == entry.name),
+            "{}",
+            entry.name
+        );
     }
     all
 }
@@ -219,4 +224,132 @@ fn unknown_names_and_bad_configs_are_typed_errors() {
         Err(Error::InvalidConfig { .. })
     ));
     assert!(ImageBatch::new(&[0.0; 5], [1, 1, 2, 2]).is_err());
+}
+
+/// Tiny settings of the contrastive image methods: a one-stage ResNet of
+/// width 4 on 1×8×8 images, one epoch.
+fn contrastive_methods() -> Vec<Box<dyn Method>> {
+    use ssad_methods::{CsiConfig, SimclrConfig, SsdConfig};
+    use ssad_models::{BackboneConfig, ResNetConfig};
+    let backbone = BackboneConfig::Resnet(ResNetConfig {
+        layers: vec![1],
+        widths: vec![4],
+        ..ResNetConfig::small28()
+    });
+    vec![
+        Box::new(SimclrConfig {
+            backbone: backbone.clone(),
+            proj_dim: 4,
+            epochs: 1,
+            batch_size: 8,
+            ..SimclrConfig::default()
+        }),
+        Box::new(SsdConfig {
+            backbone: backbone.clone(),
+            proj_dim: 4,
+            epochs: 2,
+            batch_size: 6,
+            ..SsdConfig::default()
+        }),
+        Box::new(CsiConfig {
+            backbone,
+            proj_dim: 4,
+            epochs: 1,
+            batch_size: 6,
+            test_samples: 2,
+            ..CsiConfig::default()
+        }),
+    ]
+}
+
+fn images(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Seed(seed).rng(Stream::Other(3), 0, 0);
+    (0..n * 64).map(|_| rng.random_range(0.0f32..1.0)).collect()
+}
+
+#[test]
+fn contrastive_image_methods_conform() {
+    let (train, test) = (images(12, 0), images(5, 1));
+    let train = ImageBatch::new(&train, [12, 1, 8, 8]).unwrap();
+    let test_batch = ImageBatch::new(&test, [5, 1, 8, 8]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for m in contrastive_methods() {
+        let label = m.name();
+        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(fitted.method(), m.name());
+        let scores = fitted.score(Input::Images(test_batch)).unwrap();
+        assert_eq!(scores.len(), 5, "{label}");
+        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
+        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(
+            again.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: same seed"
+        );
+        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
+        assert_ne!(
+            other.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: other seed"
+        );
+
+        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
+        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+
+        let folder = dir.path().join(label);
+        fitted.save(&folder).unwrap();
+        let loaded = load(&folder).unwrap();
+        assert_eq!(loaded.method(), m.name());
+        assert_eq!(
+            loaded.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: reload"
+        );
+
+        // Wrong image size, NaN, no image and tabular input are typed errors.
+        let small = vec![0.5f32; 2 * 36];
+        let small = ImageBatch::new(&small, [2, 1, 6, 6]).unwrap();
+        assert!(
+            fitted.score(Input::Images(small)).is_err(),
+            "{label}: shape"
+        );
+        let mut nan = test.clone();
+        nan[7] = f32::NAN;
+        let nan = ImageBatch::new(&nan, [5, 1, 8, 8]).unwrap();
+        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
+        assert!(
+            m.fit(Input::Images(nan), Seed(3)).is_err(),
+            "{label}: NaN fit"
+        );
+        let empty = ImageBatch::new(&[], [0, 1, 8, 8]).unwrap();
+        assert!(
+            fitted.score(Input::Images(empty)).is_err(),
+            "{label}: empty"
+        );
+        assert!(
+            m.fit(Input::Images(empty), Seed(3)).is_err(),
+            "{label}: empty fit"
+        );
+        let table = data(4, 0);
+        let err = fitted.score(Input::from(&table));
+        assert!(
+            matches!(err, Err(Error::InputKind { .. })),
+            "{label}: {err:?}"
+        );
+        assert!(matches!(
+            m.fit(Input::from(&table), Seed(3)),
+            Err(Error::InputKind { .. })
+        ));
+        // A truncated weight file is a typed error.
+        std::fs::write(folder.join("weights.safetensors"), b"nope").unwrap();
+        assert!(load(&folder).is_err(), "{label}: corrupt");
+    }
+    assert!(matches!(
+        method("csi", Some(serde_json::json!({"test_samples": 0}))),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        method("ssd", Some(serde_json::json!({"proj_dim": 0}))),
+        Err(Error::InvalidConfig { .. })
+    ));
 }

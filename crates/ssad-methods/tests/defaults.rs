@@ -59,3 +59,114 @@ fn registry_names_are_unique_and_documented() {
         );
     }
 }
+
+/// CSI's code (`common/common.py`, `common/train.py`, `ood_pre.py`), SSD's
+/// `train.py`/`data.py`/`eval_ssd.py`, and empty JSON giving each of them.
+#[test]
+fn contrastive_defaults_are_the_reference_code() {
+    use ssad_methods::{ContrastiveLoss, CsiConfig, SimclrConfig, SsdConfig};
+    use ssad_models::{BackboneConfig, ResNetPreset, Stem};
+    use ssad_scorers::{KnnConfig, Metric, ScorerConfig};
+    use ssad_train::{OptimizerConfig, ScheduleConfig};
+
+    let csi_schedule = ScheduleConfig::WarmupCosine {
+        multiplier: 10.0,
+        warmup_epochs: 10,
+        t_max: None,
+        eta_min: 0.0,
+    };
+    let resnet18 = BackboneConfig::Resnet18(ResNetPreset {
+        stem: Stem::Cifar,
+        in_channels: 3,
+        num_classes: None,
+    });
+
+    let s = SimclrConfig::default();
+    assert_eq!(s.backbone, resnet18);
+    assert_eq!((s.proj_dim, s.epochs, s.batch_size), (128, 1000, 128));
+    assert_eq!(s.augment, ssad_augment::SimClr::csi());
+    assert_eq!(s.augment.blur_p, 0.0);
+    assert_eq!(s.loss, ContrastiveLoss::simclr());
+    let ContrastiveLoss::NtXent(l) = s.loss else {
+        panic!("{:?}", s.loss)
+    };
+    assert_eq!((l.temperature, l.eps), (0.5, 1e-8));
+    let OptimizerConfig::Lars(lars) = &s.optimizer else {
+        panic!("{:?}", s.optimizer)
+    };
+    assert_eq!(
+        (lars.lr, lars.momentum, lars.weight_decay, lars.trust_coef),
+        (0.1, 0.9, 1e-6, 1e-3)
+    );
+    assert_eq!(s.schedule, csi_schedule);
+    assert!(s.schedule_per_step);
+    let ScorerConfig::Knn(KnnConfig {
+        n_neighbors: 1,
+        metric: Metric::Cosine,
+        ..
+    }) = s.scorer
+    else {
+        panic!("{:?}", s.scorer)
+    };
+
+    let c = CsiConfig::default();
+    assert_eq!(c.backbone, resnet18);
+    assert_eq!(
+        (c.proj_dim, c.epochs, c.batch_size, c.test_samples),
+        (128, 1000, 128, 10)
+    );
+    assert_eq!((c.loss.temperature, c.loss.eps), (0.5, 1e-8));
+    assert_eq!(
+        (c.augment, c.test_augment),
+        (
+            ssad_augment::SimClr::csi(),
+            ssad_augment::SimClr::csi_test_time()
+        )
+    );
+    assert_eq!(c.test_augment.crop.scale, (0.54, 0.54));
+    assert_eq!(
+        (c.optimizer.clone(), c.schedule.clone()),
+        (s.optimizer.clone(), csi_schedule)
+    );
+
+    let d = SsdConfig::default();
+    assert_eq!(
+        d.backbone,
+        BackboneConfig::Resnet50(ResNetPreset::default())
+    );
+    assert_eq!((d.proj_dim, d.epochs, d.batch_size), (128, 500, 512));
+    assert_eq!(
+        (
+            d.augment.crop.scale,
+            d.augment.blur_p,
+            d.augment.jitter_p,
+            d.augment.grayscale_p
+        ),
+        ((0.2, 1.0), 0.0, 0.8, 0.2)
+    );
+    let ContrastiveLoss::SupCon(l) = d.loss else {
+        panic!("{:?}", d.loss)
+    };
+    assert_eq!((l.temperature, l.base_temperature), (0.5, 0.07));
+    let OptimizerConfig::Sgd(sgd) = &d.optimizer else {
+        panic!("{:?}", d.optimizer)
+    };
+    assert_eq!(
+        (sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov),
+        (0.5, 0.9, 1e-4, false)
+    );
+    assert_eq!(
+        d.schedule,
+        ScheduleConfig::Cosine {
+            t_max: None,
+            eta_min: 1e-4
+        }
+    );
+    assert_eq!(d.scorer, ssad_scorers::MahalanobisConfig::default());
+    assert_eq!(d.scorer.clusters.n_clusters, 1);
+
+    assert_eq!(serde_json::from_str::<SimclrConfig>("{}").unwrap(), s);
+    assert_eq!(serde_json::from_str::<CsiConfig>("{}").unwrap(), c);
+    assert_eq!(serde_json::from_str::<SsdConfig>("{}").unwrap(), d);
+    assert!(serde_json::from_str::<CsiConfig>(r#"{"K_shift": 4}"#).is_err());
+}

@@ -1,0 +1,97 @@
+//! `ssd`: SSD (Sehwag et al., ICLR 2021), the SimCLR encoder of `simclr`
+//! trained with SSD's settings and scored by `ssad-scorers`' Mahalanobis
+//! scorer with SSD's preprocessing (L2 normalisation, z-scoring with the
+//! training statistics, seeded k-means, pseudo-inverse covariance, minimum
+//! over clusters).
+
+mod config;
+
+use std::path::Path;
+
+use ssad_core::Seed;
+use ssad_scorers::{MahalanobisConfig, Scorer};
+
+pub use config::SsdConfig;
+
+use crate::detector::{Detector, Method};
+use crate::error::Result;
+use crate::input::Input;
+use crate::persist;
+use crate::simclr::pretrain::{HeadKind, Images};
+use crate::simclr::{load_encoder, load_scorer, train_encoder, EncoderDetector, Fitted};
+
+/// Registry name.
+pub(crate) const NAME: &str = "ssd";
+
+impl SsdConfig {
+    /// The scorer with its k-means seed taken from the fit seed.
+    fn seeded_scorer(&self, seed: Seed) -> MahalanobisConfig {
+        let mut scorer = self.scorer.clone();
+        scorer.clusters.seed = seed.derive(3);
+        scorer
+    }
+}
+
+impl Method for SsdConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn config_json(&self) -> Result<serde_json::Value> {
+        persist::to_json(self)
+    }
+
+    fn fit(&self, train: Input<'_>, seed: Seed) -> Result<Box<dyn Detector>> {
+        self.validate()?;
+        let images = Images::check(train, NAME, None)?;
+        let encoder = train_encoder(
+            &self.backbone,
+            self.proj_dim,
+            &self.pretrain(),
+            images,
+            seed,
+        )?;
+        let features = encoder.features(&images)?;
+        let scorer = Box::new(self.seeded_scorer(seed).fit(features.view())?);
+        Ok(Box::new(EncoderDetector {
+            method: NAME,
+            config: self.config_json()?,
+            shape: images.shape,
+            encoder,
+            scorer,
+        }))
+    }
+}
+
+/// Loads a detector saved by a fitted [`SsdConfig`].
+pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
+    let header = persist::read_header_of(dir, NAME)?;
+    let config: SsdConfig = persist::parse(header.config.clone(), Some(dir))?;
+    let fitted: Fitted = persist::parse(header.fitted, Some(dir))?;
+    config.validate()?;
+    let encoder = load_encoder(
+        dir,
+        &config.backbone,
+        fitted.shape,
+        config.proj_dim,
+        HeadKind::Projection,
+    )?;
+    let scorer = load_scorer(dir, &encoder)?;
+    Ok(Box::new(EncoderDetector {
+        method: NAME,
+        config: header.config,
+        shape: fitted.shape,
+        encoder,
+        scorer,
+    }))
+}
+
+pub(crate) fn from_json(value: serde_json::Value) -> Result<Box<dyn Method>> {
+    let config: SsdConfig = persist::parse(value, None)?;
+    config.validate()?;
+    Ok(Box::new(config))
+}
+
+pub(crate) fn default_method() -> Box<dyn Method> {
+    Box::new(SsdConfig::default())
+}
