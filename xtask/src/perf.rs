@@ -12,7 +12,7 @@ use crate::perf_train;
 pub enum PerfCommand {
     /// The ssad-augment criterion benches, optionally vs torchvision (`--vs-torch`).
     Augment(perf_augment::AugmentArgs),
-    /// Training step time and peak memory per backbone (ssad-train's perf_train example, release).
+    /// Training step time and peak memory per backbone (ssad-models' train_step example, release), optionally vs PyTorch (`--vs-torch`).
     Train(perf_train::TrainArgs),
 }
 
