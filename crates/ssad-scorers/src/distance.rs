@@ -6,6 +6,12 @@
 //! Query blocks run in parallel with rayon; each query row keeps its `k` best
 //! candidates in a small sorted buffer.
 //!
+//! Searching the reference set against itself (`fit_score`) uses the symmetry
+//! of the distance: only the blocks on and above the diagonal are computed,
+//! and each block updates the candidates of its rows *and* of its columns, which
+//! halves the GEMM work. Each worker thread then owns a candidate buffer for
+//! every row (merged at the end), so no two threads ever write the same buffer.
+//!
 //! The GEMM runs in `f32`, whose cancellation error in `|a|² + |b|² − 2a·b` is
 //! large for close pairs, so the `k` winners' distances are recomputed exactly in
 //! `f64` before they are returned. Only near-ties at the k-th place can differ
@@ -23,6 +29,14 @@ const QUERY_BLOCK: usize = 128;
 const REF_BLOCK: usize = 512;
 /// Candidates tested together before any of them is inserted.
 const LANES: usize = 16;
+/// Rows per block of the symmetric self-search (`SELF_BLOCK²` f32 dot products = 256 KiB).
+const SELF_BLOCK: usize = 256;
+/// The symmetric self-search keeps one `n × k` candidate buffer per thread; above
+/// this many bytes in all it falls back to the one-sided search.
+const SELF_BUFFER_BYTES: usize = 1 << 29;
+
+/// A worker's candidate buffer (`n × k`, ascending per row) and GEMM scratch.
+type ThreadState = (Vec<(f32, u32)>, Vec<f32>);
 
 /// The distance between two feature vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -96,10 +110,69 @@ fn unit_rows(x: MatrixView<'_>) -> Vec<f32> {
     out
 }
 
-fn sq_norms(rows: &[f32], d: usize) -> Vec<f32> {
-    rows.chunks_exact(d.max(1))
-        .map(|r| r.iter().map(|v| v * v).sum())
-        .collect()
+/// The per-row terms of the GEMM distance `a_i + b_j − scale · dot`: squared
+/// norms for Euclidean (`scale` 2), and 0.5 for cosine on unit rows (`scale` 1),
+/// so both metrics share one branch-free scan.
+fn gemm_norms(metric: Metric, rows: &[f32], d: usize) -> Vec<f32> {
+    match metric {
+        Metric::Euclidean => rows
+            .chunks_exact(d.max(1))
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect(),
+        Metric::Cosine => vec![0.5; rows.len() / d.max(1)],
+    }
+}
+
+fn dot_scale(metric: Metric) -> f32 {
+    match metric {
+        Metric::Euclidean => 2.0,
+        Metric::Cosine => 1.0,
+    }
+}
+
+/// Offers the candidates `first + c` (distance `an + norms[c] − scale · dots[c]`)
+/// to one row's ascending buffer `best`, skipping candidate `skip`.
+#[inline]
+fn scan_row(
+    best: &mut [(f32, u32)],
+    dots: &[f32],
+    norms: &[f32],
+    an: f32,
+    scale: f32,
+    first: usize,
+    skip: usize,
+) {
+    let k = best.len();
+    let offer = |c: usize, d2: f32, best: &mut [(f32, u32)]| {
+        let j = first + c;
+        if d2 < best[k - 1].0 && j != skip {
+            insert(best, d2, j as u32);
+        }
+    };
+    let full = dots.len() / LANES * LANES;
+    for (c, (dch, nch)) in dots[..full]
+        .chunks_exact(LANES)
+        .zip(norms[..full].chunks_exact(LANES))
+        .enumerate()
+    {
+        // Most candidates lose: test a whole lane at once (this vectorises;
+        // a `min` fold would not) and only walk the lanes that hold a winner.
+        let thr = best[k - 1].0;
+        let mut lane = [0.0f32; LANES];
+        let mut hit = false;
+        for ((l, &dot), &bn) in lane.iter_mut().zip(dch).zip(nch) {
+            *l = (an + bn - scale * dot).max(0.0);
+            hit |= *l < thr;
+        }
+        if hit {
+            for (t, &d2) in lane.iter().enumerate() {
+                offer(c * LANES + t, d2, best);
+            }
+        }
+    }
+    for c in full..dots.len() {
+        offer(c, (an + norms[c] - scale * dots[c]).max(0.0), best);
+    }
 }
 
 /// `out[i, j] = q[i] · r[j]` for row-major `q` (`m × d`) and `r` (`n × d`),
@@ -206,7 +279,7 @@ impl Index {
         let sq_norms = if tree.is_some() {
             Vec::new()
         } else {
-            sq_norms(gemm_rows.as_ref().unwrap_or(&data).as_slice(), d)
+            gemm_norms(metric, gemm_rows.as_ref().unwrap_or(&data).as_slice(), d)
         };
         Self {
             metric,
@@ -229,6 +302,11 @@ impl Index {
     /// The caller guarantees `1 <= k <= n` (`k <= n - 1` when `query` is `None`)
     /// and that `query` has the reference width and is finite.
     pub fn search(&self, query: Option<MatrixView<'_>>, k: usize) -> Neighbours {
+        self.search_with(query, k, true)
+    }
+
+    /// [`Index::search`]; `symmetric = false` forces the one-sided self-search (tests).
+    fn search_with(&self, query: Option<MatrixView<'_>>, k: usize, symmetric: bool) -> Neighbours {
         let d = self.data.cols();
         let n = self.data.rows();
         let exclude_self = query.is_none();
@@ -243,6 +321,11 @@ impl Index {
         if let Some(tree) = &self.tree {
             tree.search(query, k, &mut dist, &mut idx);
             return Neighbours { k, dist, idx };
+        }
+        if exclude_self && symmetric {
+            if let Some(nb) = self.search_self_symmetric(k) {
+                return nb;
+            }
         }
         dist.par_chunks_mut(QUERY_BLOCK * k)
             .zip(idx.par_chunks_mut(QUERY_BLOCK * k))
@@ -259,7 +342,8 @@ impl Index {
                         &unit
                     }
                 };
-                let q_norms = sq_norms(qrows, d);
+                let q_norms = gemm_norms(self.metric, qrows, d);
+                let scale = dot_scale(self.metric);
                 let mut best = vec![(f32::INFINITY, u32::MAX); rows * k];
                 let mut dots = vec![0.0f32; rows * REF_BLOCK.min(n)];
                 for ref_first in (0..n).step_by(REF_BLOCK) {
@@ -268,57 +352,167 @@ impl Index {
                     dot_block(qrows, block_ref, d, &mut dots, 0.0, 1.0);
                     let r_norms = &self.sq_norms[ref_first..ref_first + ref_rows];
                     for i in 0..rows {
-                        let row_best = &mut best[i * k..(i + 1) * k];
-                        let row_dots = &dots[i * ref_rows..(i + 1) * ref_rows];
                         let self_j = if exclude_self { first + i } else { usize::MAX };
-                        let qn = q_norms[i];
-                        let to_distance = |dot: f32, rn: f32| match self.metric {
-                            Metric::Euclidean => (qn + rn - 2.0 * dot).max(0.0),
-                            Metric::Cosine => 1.0 - dot,
-                        };
-                        // Most candidates lose: test a lane-sized chunk at once (this
-                        // vectorises) and only walk the chunks that hold a winner.
-                        for (c, (dch, nch)) in row_dots
-                            .chunks(LANES)
-                            .zip(r_norms.chunks(LANES))
-                            .enumerate()
-                        {
-                            let mut lane = [f32::INFINITY; LANES];
-                            for ((l, &dot), &rn) in lane.iter_mut().zip(dch).zip(nch) {
-                                *l = to_distance(dot, rn);
-                            }
-                            let lane_min = lane.iter().fold(f32::INFINITY, |m, &v| m.min(v));
-                            if lane_min >= row_best[k - 1].0 {
-                                continue;
-                            }
-                            for (t, &d2) in lane.iter().enumerate().take(dch.len()) {
-                                let j = ref_first + c * LANES + t;
-                                if d2 < row_best[k - 1].0 && j != self_j {
-                                    insert(row_best, d2, j as u32);
-                                }
-                            }
-                        }
+                        scan_row(
+                            &mut best[i * k..(i + 1) * k],
+                            &dots[i * ref_rows..(i + 1) * ref_rows],
+                            r_norms,
+                            q_norms[i],
+                            scale,
+                            ref_first,
+                            self_j,
+                        );
                     }
                 }
                 for i in 0..rows {
-                    let qrow = q.row(first + i);
-                    let mut exact: Vec<(f64, u32)> = best[i * k..(i + 1) * k]
-                        .iter()
-                        .map(|&(_, j)| {
-                            (
-                                exact_distance(self.metric, qrow, self.data.row(j as usize)),
-                                j,
-                            )
-                        })
-                        .collect();
-                    exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    for (t, (dv, j)) in exact.into_iter().enumerate() {
-                        dist_out[i * k + t] = dv;
-                        idx_out[i * k + t] = j;
-                    }
+                    self.finish_row(
+                        q.row(first + i),
+                        &best[i * k..(i + 1) * k],
+                        &mut dist_out[i * k..(i + 1) * k],
+                        &mut idx_out[i * k..(i + 1) * k],
+                    );
                 }
             });
         Neighbours { k, dist, idx }
+    }
+
+    /// Recomputes the distances of the `k` winners of `qrow` exactly and writes
+    /// them, nearest first (ties by index), to `dist` and `idx`.
+    fn finish_row(&self, qrow: &[f32], best: &[(f32, u32)], dist: &mut [f64], idx: &mut [u32]) {
+        let mut exact: Vec<(f64, u32)> = best
+            .iter()
+            .map(|&(_, j)| {
+                (
+                    exact_distance(self.metric, qrow, self.data.row(j as usize)),
+                    j,
+                )
+            })
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (t, (dv, j)) in exact.into_iter().enumerate() {
+            dist[t] = dv;
+            idx[t] = j;
+        }
+    }
+
+    /// [`Index::search`] of the reference rows against themselves, each row
+    /// excluded from its own neighbours, computing each pair's distance once
+    /// (see the module doc). `None` when the per-thread buffers would be too large.
+    fn search_self_symmetric(&self, k: usize) -> Option<Neighbours> {
+        let d = self.data.cols();
+        let n = self.data.rows();
+        let threads = rayon::current_num_threads().max(1);
+        if threads * n * k * std::mem::size_of::<(f32, u32)>() > SELF_BUFFER_BYTES {
+            return None;
+        }
+        let rows = self.gemm_rows.as_ref().unwrap_or(&self.data).as_slice();
+        let blocks = n.div_ceil(SELF_BLOCK);
+        let pairs: Vec<(usize, usize)> = (0..blocks)
+            .flat_map(|a| (a..blocks).map(move |b| (a, b)))
+            .collect();
+        let scale = dot_scale(self.metric);
+        let to_distance = move |dot: f32, an: f32, bn: f32| (an + bn - scale * dot).max(0.0);
+        // One candidate buffer (and GEMM scratch) per worker thread; a thread
+        // only ever locks its own, so the locks are never contended.
+        let states: Vec<std::sync::Mutex<ThreadState>> = (0..threads)
+            .map(|_| std::sync::Mutex::new((Vec::new(), Vec::new())))
+            .collect();
+        pairs.par_iter().for_each(|&(a, b)| {
+            let t = rayon::current_thread_index().unwrap_or(0) % threads;
+            let Ok(mut guard) = states[t].lock() else {
+                return;
+            };
+            let (best, dots) = &mut *guard;
+            if best.is_empty() {
+                *best = vec![(f32::INFINITY, u32::MAX); n * k];
+            }
+            let (a0, a1) = (a * SELF_BLOCK, ((a + 1) * SELF_BLOCK).min(n));
+            let (b0, b1) = (b * SELF_BLOCK, ((b + 1) * SELF_BLOCK).min(n));
+            let (ra, rb) = (a1 - a0, b1 - b0);
+            dots.resize(ra * rb, 0.0);
+            dot_block(
+                &rows[a0 * d..a1 * d],
+                &rows[b0 * d..b1 * d],
+                d,
+                dots,
+                0.0,
+                1.0,
+            );
+            let a_norms = &self.sq_norms[a0..a1];
+            let b_norms = &self.sq_norms[b0..b1];
+            // Rows of block a against the columns of block b.
+            for i in 0..ra {
+                scan_row(
+                    &mut best[(a0 + i) * k..(a0 + i + 1) * k],
+                    &dots[i * rb..(i + 1) * rb],
+                    b_norms,
+                    a_norms[i],
+                    scale,
+                    b0,
+                    a0 + i,
+                );
+            }
+            if a == b {
+                return;
+            }
+            // The same block read by columns: rows of block b against block a.
+            // `thr` caches each column row's current k-th distance.
+            let mut thr: Vec<f32> = (b0..b1).map(|j| best[j * k + k - 1].0).collect();
+            let full = rb / LANES * LANES;
+            for i in 0..ra {
+                let row_dots = &dots[i * rb..(i + 1) * rb];
+                let an = a_norms[i];
+                let offer = |c: usize, d2: f32, best: &mut [(f32, u32)], thr: &mut [f32]| {
+                    if d2 < thr[c] {
+                        let col_best = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
+                        insert(col_best, d2, (a0 + i) as u32);
+                        thr[c] = col_best[k - 1].0;
+                    }
+                };
+                for c0 in (0..full).step_by(LANES) {
+                    let (dch, nch) = (&row_dots[c0..c0 + LANES], &b_norms[c0..c0 + LANES]);
+                    let tch = &thr[c0..c0 + LANES];
+                    let mut lane = [0.0f32; LANES];
+                    let mut hit = false;
+                    for (((l, &dot), &bn), &th) in lane.iter_mut().zip(dch).zip(nch).zip(tch) {
+                        *l = to_distance(dot, an, bn);
+                        hit |= *l < th;
+                    }
+                    if hit {
+                        for (t, &d2) in lane.iter().enumerate() {
+                            offer(c0 + t, d2, best, &mut thr);
+                        }
+                    }
+                }
+                for c in full..rb {
+                    offer(c, to_distance(row_dots[c], an, b_norms[c]), best, &mut thr);
+                }
+            }
+        });
+        let buffers: Vec<Vec<(f32, u32)>> = states
+            .into_iter()
+            .filter_map(|m| m.into_inner().ok())
+            .map(|(best, _)| best)
+            .filter(|b| !b.is_empty())
+            .collect();
+        let mut dist = vec![0.0f64; n * k];
+        let mut idx = vec![0u32; n * k];
+        dist.par_chunks_mut(k)
+            .zip(idx.par_chunks_mut(k))
+            .enumerate()
+            .for_each(|(i, (dist_row, idx_row))| {
+                // Every pair was scored in exactly one buffer, so the buffers'
+                // candidates for a row are distinct: the k best of their union win.
+                let mut merged: Vec<(f32, u32)> = buffers
+                    .iter()
+                    .flat_map(|b| b[i * k..(i + 1) * k].iter().copied())
+                    .filter(|&(_, j)| j != u32::MAX)
+                    .collect();
+                merged.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                merged.truncate(k);
+                self.finish_row(self.data.row(i), &merged, dist_row, idx_row);
+            });
+        Some(Neighbours { k, dist, idx })
     }
 }
 
@@ -371,6 +565,25 @@ mod tests {
                     assert!((a - b).abs() < 1e-5);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn symmetric_self_search_matches_the_one_sided_one() {
+        // Several blocks, a partial last block, and duplicated rows (ties).
+        let mut data = random(3 * SELF_BLOCK + 11, 5, 3);
+        let dup = data.row(7).to_vec();
+        data.row_mut(500).copy_from_slice(&dup);
+        for metric in [Metric::Euclidean, Metric::Cosine] {
+            let index = Index::with_strategy(data.clone(), metric, false);
+            let sym = index.search_with(None, 6, true);
+            let one = index.search_with(None, 6, false);
+            for (a, b) in sym.dist.iter().zip(&one.dist) {
+                assert!((a - b).abs() < 1e-5, "{metric:?}: {a} vs {b}");
+            }
+            assert!((0..data.rows()).all(|i| !sym.idx_row(i).contains(&(i as u32))));
+            assert_eq!(sym.dist_row(7)[0], 0.0);
+            assert_eq!(sym.idx_row(7)[0], 500);
         }
     }
 

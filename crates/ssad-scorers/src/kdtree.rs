@@ -29,6 +29,10 @@ pub(crate) struct KdTree {
     d: usize,
     /// Rows in tree order, as `f64`.
     points: Vec<f64>,
+    /// The same rows leaf by leaf in feature-major order: leaf `[s, e)` holds
+    /// feature `j` of its rows at `s·d + j·(e − s) ..`, so a leaf's distances are
+    /// computed for all its rows at once (vectorised) instead of row by row.
+    leaf_points: Vec<f64>,
     /// Tree position → original row.
     order: Vec<u32>,
     /// Original row → tree position.
@@ -46,6 +50,7 @@ impl KdTree {
         let mut tree = Self {
             d,
             points: Vec::new(),
+            leaf_points: Vec::new(),
             order: (0..n as u32).collect(),
             position: Vec::new(),
             nodes: Vec::new(),
@@ -62,6 +67,15 @@ impl KdTree {
             .iter()
             .flat_map(|&i| data.row(i as usize).iter().map(|&v| f64::from(v)))
             .collect();
+        tree.leaf_points = vec![0.0; tree.points.len()];
+        for node in tree.nodes.iter().filter(|nd| nd.left == NO_CHILD) {
+            let (s, e) = (node.start as usize, node.end as usize);
+            for p in s..e {
+                for j in 0..d {
+                    tree.leaf_points[s * d + j * (e - s) + (p - s)] = tree.points[p * d + j];
+                }
+            }
+        }
         tree
     }
 
@@ -136,14 +150,29 @@ impl KdTree {
             }
             let n = self.nodes[node as usize];
             if n.left == NO_CHILD {
-                for p in n.start as usize..n.end as usize {
-                    let orig = self.order[p];
-                    if orig as usize == skip {
-                        continue;
+                let (s, e) = (n.start as usize, n.end as usize);
+                let leaf = &self.leaf_points[s * self.d..e * self.d];
+                // Leaves of identical rows can exceed LEAF_SIZE: take them in pieces.
+                for piece in (s..e).step_by(LEAF_SIZE) {
+                    let m = LEAF_SIZE.min(e - piece);
+                    let mut acc = [0.0f64; LEAF_SIZE];
+                    let acc = &mut acc[..m];
+                    // Features in ascending order, as a row-by-row sum would add them.
+                    for (j, &qj) in q.iter().enumerate() {
+                        let col = &leaf[j * (e - s) + (piece - s)..][..m];
+                        for (a, &v) in acc.iter_mut().zip(col) {
+                            let t = qj - v;
+                            *a += t * t;
+                        }
                     }
-                    let row = &self.points[p * self.d..(p + 1) * self.d];
-                    let d2: f64 = q.iter().zip(row).map(|(a, b)| (a - b) * (a - b)).sum();
-                    if d2 < best[k - 1].0 {
+                    for (t, &d2) in acc.iter().enumerate() {
+                        if d2 >= best[k - 1].0 {
+                            continue;
+                        }
+                        let orig = self.order[piece + t];
+                        if orig as usize == skip {
+                            continue;
+                        }
                         let mut pos = k - 1;
                         while pos > 0 && best[pos - 1].0 > d2 {
                             best[pos] = best[pos - 1];
@@ -176,6 +205,35 @@ impl KdTree {
         dist: &mut [f64],
         idx: &mut [u32],
     ) {
+        if query.is_none() {
+            // The tree's own rows are queried in tree order, so consecutive
+            // queries are close in space and walk the same (cached) nodes; the
+            // results are then put back in row order.
+            let mut tree_dist = vec![0.0f64; dist.len()];
+            let mut tree_idx = vec![0u32; idx.len()];
+            self.search_rows(None, k, &mut tree_dist, &mut tree_idx);
+            dist.par_chunks_mut(k)
+                .zip(idx.par_chunks_mut(k))
+                .enumerate()
+                .for_each(|(row, (dist, idx))| {
+                    let p = self.position[row] as usize;
+                    dist.copy_from_slice(&tree_dist[p * k..(p + 1) * k]);
+                    idx.copy_from_slice(&tree_idx[p * k..(p + 1) * k]);
+                });
+            return;
+        }
+        self.search_rows(query, k, dist, idx);
+    }
+
+    /// As [`KdTree::search`], except that with `query = None` the output rows
+    /// are in tree order (row `p` is the tree's `p`-th point).
+    fn search_rows(
+        &self,
+        query: Option<MatrixView<'_>>,
+        k: usize,
+        dist: &mut [f64],
+        idx: &mut [u32],
+    ) {
         let d = self.d;
         dist.par_chunks_mut(QUERY_CHUNK * k)
             .zip(idx.par_chunks_mut(QUERY_CHUNK * k))
@@ -194,9 +252,8 @@ impl KdTree {
                             usize::MAX
                         }
                         None => {
-                            let p = self.position[row] as usize;
-                            q.copy_from_slice(&self.points[p * d..(p + 1) * d]);
-                            row
+                            q.copy_from_slice(&self.points[row * d..(row + 1) * d]);
+                            self.order[row] as usize
                         }
                     };
                     self.query(&q, skip, &mut best, &mut stack);
