@@ -45,6 +45,16 @@ pub enum Error {
         /// The kind it was given.
         got: &'static str,
     },
+    /// Images of another size or channel count than the detector was fitted on.
+    #[error("{method} was fitted on (C, H, W) = {expected:?} images, got {got:?}")]
+    ImageShape {
+        /// The method.
+        method: &'static str,
+        /// `[C, H, W]` of the training images.
+        expected: [usize; 3],
+        /// `[C, H, W]` of the given images.
+        got: [usize; 3],
+    },
     /// No registered method has this name.
     #[error("unknown method `{name}`; registered: {known}")]
     UnknownMethod {

@@ -12,7 +12,12 @@
 //! * `simclr` — SimCLR pre-training, 1-NN cosine on the encoder features ([`SimclrConfig`]);
 //! * `ssd` — SSD: SimCLR encoder, Mahalanobis to k-means clusters ([`SsdConfig`]);
 //! * `csi` — CSI: rotations as shifted instances, ensemble score ([`CsiConfig`]);
-//! * `classic` — any classic detector of `ssad-scorers` ([`ClassicConfig`]).
+//! * `classic` — any classic detector of `ssad-scorers` ([`ClassicConfig`]);
+//! * `frozen` — a fixed (seeded or pre-trained) backbone plus a scorer, images ([`FrozenConfig`]);
+//! * `autoencoder` — reconstruction error of a dense/conv autoencoder ([`AutoencoderConfig`]);
+//! * `deep_svdd` — one-class Deep SVDD ([`DeepSvddConfig`]).
+//!
+//! Training progress bars are off unless [`set_progress`] turns them on.
 //!
 //! ```
 //! use ssad_core::{Matrix, Seed};
@@ -37,24 +42,32 @@
 //! ```
 #![warn(missing_docs)]
 
+mod autoencoder;
 mod classic;
 mod csi;
+mod deep_svdd;
 mod detector;
 mod error;
+mod frozen;
 mod goad;
 mod input;
 mod persist;
 pub mod registry;
+mod progress;
 mod simclr;
 mod ssd;
 
+pub use autoencoder::{AutoencoderConfig, AutoencoderDetector};
 pub use classic::{ClassicConfig, ClassicDetector};
 pub use csi::CsiConfig;
+pub use deep_svdd::{DeepSvddConfig, DeepSvddDetector};
 pub use detector::{Detector, Method};
 pub use error::{Error, Result};
+pub use frozen::{FrozenConfig, FrozenDetector};
 pub use goad::{GoadConfig, GoadDetector, GoadPreset};
 pub use input::{ImageBatch, Input};
 pub use persist::HEADER_FILE;
+pub use progress::{progress, set_progress};
 pub use registry::{entry, load, method, Entry, REGISTRY};
 pub use simclr::{ContrastiveLoss, SimclrConfig};
 pub use ssd::SsdConfig;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::detector::{Detector, Method};
 use crate::error::{Error, Result};
-use crate::{classic, csi, goad, persist, simclr, ssd};
+use crate::{autoencoder, classic, csi, deep_svdd, frozen, goad, persist, simclr, ssd};
 
 /// One registered method.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +65,30 @@ pub static REGISTRY: &[Entry] = &[
         default: classic::default_method,
         from_json: classic::from_json,
         load: classic::load,
+    },
+    Entry {
+        name: frozen::NAME,
+        paper: "Frozen-feature baseline (Bergman, Cohen & Hoshen, Deep Nearest Neighbor Anomaly Detection, 2020): untrained or pre-trained backbone + classic scorer",
+        description: "a fixed ssad-models backbone (seeded, or weights from a safetensors file) embeds images; a scorer of ssad-scorers is fitted on the embeddings",
+        default: frozen::default_method,
+        from_json: frozen::from_json,
+        load: frozen::load,
+    },
+    Entry {
+        name: autoencoder::NAME,
+        paper: "Autoencoder reconstruction error, as PyOD's AutoEncoder (Zhao et al., JMLR 2019)",
+        description: "dense (tabular) or convolutional (images) autoencoder trained with MSE; score = |x - AE(x)|",
+        default: autoencoder::default_method,
+        from_json: autoencoder::from_json,
+        load: autoencoder::load,
+    },
+    Entry {
+        name: deep_svdd::NAME,
+        paper: "Ruff et al., Deep One-Class Classification, ICML 2018",
+        description: "one-class Deep SVDD: bias-free LeNet/MLP pulled to a fixed center (optional autoencoder pretraining); score = |phi(x) - c|^2",
+        default: deep_svdd::default_method,
+        from_json: deep_svdd::from_json,
+        load: deep_svdd::load,
     },
 ];
 

@@ -45,11 +45,16 @@ fn methods() -> Vec<Box<dyn Method>> {
             all.push(Box::new(ClassicConfig::new(scorer)));
         }
     }
+    all.extend(tabular_baselines());
     // Every registry entry is covered.
+    let baselines = image_baselines();
     let images = contrastive_methods();
     for entry in REGISTRY {
         assert!(
-            all.iter().chain(&images).any(|m| m.name() == entry.name),
+            all.iter()
+                .chain(&images)
+                .chain(&baselines)
+                .any(|m| m.name() == entry.name),
             "{}",
             entry.name
         );
@@ -352,4 +357,288 @@ fn contrastive_image_methods_conform() {
         method("ssd", Some(serde_json::json!({"proj_dim": 0}))),
         Err(Error::InvalidConfig { .. })
     ));
+}
+
+/// Tiny tabular settings of the autoencoder and Deep SVDD baselines.
+fn tabular_baselines() -> Vec<Box<dyn Method>> {
+    use ssad_methods::{AutoencoderConfig, DeepSvddConfig};
+    use ssad_models::DenseAutoencoderConfig;
+    let svdd = DeepSvddConfig {
+        hidden: vec![6, 3],
+        epochs: 2,
+        batch_size: 16,
+        ae_epochs: 1,
+        ae_batch_size: 16,
+        ..DeepSvddConfig::default()
+    };
+    vec![
+        Box::new(AutoencoderConfig {
+            dense: DenseAutoencoderConfig {
+                hidden: vec![4, 2],
+                batch_norm: true,
+            },
+            epochs: 2,
+            batch_size: 16,
+            ..AutoencoderConfig::default()
+        }),
+        Box::new(DeepSvddConfig {
+            pretrain: false,
+            standardize: false,
+            ..svdd.clone()
+        }),
+        Box::new(svdd),
+    ]
+}
+
+/// Tiny image settings of the baselines: frozen and the convolutional
+/// autoencoder on 1×8×8 images, Deep SVDD's LeNet on 1×28×28 (the smallest it takes).
+fn image_baselines() -> Vec<Box<dyn Method>> {
+    use ssad_methods::{AutoencoderConfig, DeepSvddConfig, FrozenConfig};
+    use ssad_models::{BackboneConfig, ResNetConfig};
+    vec![
+        Box::new(FrozenConfig {
+            backbone: BackboneConfig::Resnet(ResNetConfig {
+                layers: vec![1],
+                widths: vec![4],
+                ..ResNetConfig::small28()
+            }),
+            ..FrozenConfig::default()
+        }),
+        Box::new(AutoencoderConfig {
+            conv_channels: Some(vec![4]),
+            latent_dim: Some(3),
+            epochs: 1,
+            batch_size: 5,
+            ..AutoencoderConfig::default()
+        }),
+        Box::new(DeepSvddConfig {
+            epochs: 1,
+            batch_size: 5,
+            ae_epochs: 1,
+            ae_batch_size: 5,
+            ..DeepSvddConfig::default()
+        }),
+    ]
+}
+
+fn noise_images(n: usize, side: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Seed(seed).rng(Stream::Other(4), 0, 0);
+    (0..n * side * side)
+        .map(|_| rng.random_range(0.0f32..1.0))
+        .collect()
+}
+
+#[test]
+fn image_baselines_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    for m in image_baselines() {
+        let label = m.name();
+        let side = if label == "deep_svdd" { 28 } else { 8 };
+        let (train, test) = (noise_images(11, side, 0), noise_images(4, side, 1));
+        let train = ImageBatch::new(&train, [11, 1, side, side]).unwrap();
+        let test_batch = ImageBatch::new(&test, [4, 1, side, side]).unwrap();
+        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(fitted.method(), label);
+        let scores = fitted.score(Input::Images(test_batch)).unwrap();
+        assert_eq!(scores.len(), 4, "{label}");
+        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
+        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(
+            again.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}"
+        );
+        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
+        assert_ne!(
+            other.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}"
+        );
+
+        let rebuilt = method(label, Some(m.config_json().unwrap())).unwrap();
+        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+        let folder = dir.path().join(label);
+        fitted.save(&folder).unwrap();
+        let loaded = load(&folder).unwrap();
+        assert_eq!(
+            loaded.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: reload"
+        );
+
+        let wide = noise_images(2, side, 2).repeat(3);
+        let wide = ImageBatch::new(&wide, [2, 3, side, side]).unwrap();
+        let err = fitted.score(Input::Images(wide));
+        assert!(
+            matches!(err, Err(Error::ImageShape { .. })),
+            "{label}: {err:?}"
+        );
+        let mut nan = test.clone();
+        nan[5] = f32::INFINITY;
+        let nan = ImageBatch::new(&nan, [4, 1, side, side]).unwrap();
+        assert!(
+            fitted.score(Input::Images(nan)).is_err(),
+            "{label}: NaN score"
+        );
+        assert!(
+            m.fit(Input::Images(nan), Seed(3)).is_err(),
+            "{label}: NaN fit"
+        );
+        let none = ImageBatch::new(&[], [0, 1, side, side]).unwrap();
+        assert!(fitted.score(Input::Images(none)).is_err(), "{label}: empty");
+        assert!(
+            m.fit(Input::Images(none), Seed(3)).is_err(),
+            "{label}: empty fit"
+        );
+        let err = fitted.score(Input::from(&data(3, 0)));
+        assert!(
+            matches!(err, Err(Error::InputKind { .. })),
+            "{label}: {err:?}"
+        );
+    }
+    // Frozen features are image-only.
+    let err = image_baselines()[0].fit(Input::from(&data(8, 0)), Seed(0));
+    assert!(matches!(err, Err(Error::InputKind { .. })), "{err:?}");
+    // Deep SVDD's LeNet exists for 28×28 and 32×32 only.
+    let odd = noise_images(4, 8, 0);
+    let odd = ImageBatch::new(&odd, [4, 1, 8, 8]).unwrap();
+    let err = image_baselines()[2].fit(Input::Images(odd), Seed(0));
+    assert!(matches!(err, Err(Error::InvalidConfig { .. })), "{err:?}");
+}
+
+/// Normal data on a 2-d plane inside 5-d space; anomalies 4 units off it.
+fn plane_split() -> (Matrix, Matrix, Vec<bool>) {
+    let mut rng = Seed(9).rng(Stream::Other(2), 0, 0);
+    let mut point = |off: f32| -> Vec<f32> {
+        let (a, b): (f32, f32) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+        vec![a, b, a + b, off, -off]
+    };
+    let train: Vec<Vec<f32>> = (0..256).map(|_| point(0.0)).collect();
+    let mut test: Vec<Vec<f32>> = (0..40).map(|_| point(0.0)).collect();
+    test.extend((0..10).map(|_| point(4.0)));
+    let labels = (0..50).map(|i| i >= 40).collect();
+    (
+        Matrix::from_rows(&train).unwrap(),
+        Matrix::from_rows(&test).unwrap(),
+        labels,
+    )
+}
+
+#[test]
+fn autoencoder_and_deep_svdd_rank_far_points_first() {
+    use ssad_methods::{AutoencoderConfig, DeepSvddConfig};
+    let (train, test, labels) = plane_split();
+    let ae = AutoencoderConfig {
+        epochs: 20,
+        ..AutoencoderConfig::default()
+    };
+    let svdd = DeepSvddConfig {
+        epochs: 20,
+        ae_epochs: 20,
+        batch_size: 32,
+        ae_batch_size: 32,
+        lr: 1e-3,
+        ae_lr: 1e-3,
+        ..DeepSvddConfig::default()
+    };
+    for m in [&ae as &dyn Method, &svdd] {
+        let scores = m
+            .fit(Input::from(&train), Seed(0))
+            .unwrap()
+            .score(Input::from(&test))
+            .unwrap();
+        let auroc = ssad_eval::auroc(&scores, &labels).unwrap();
+        assert!(auroc > 0.9, "{}: AUROC {auroc}", m.name());
+    }
+}
+
+#[test]
+fn deep_svdd_center_keeps_away_from_zero() {
+    use ssad_methods::{DeepSvddConfig, Detector};
+    let (train, _, _) = plane_split();
+    for eps in [0.1, 0.5] {
+        let svdd = DeepSvddConfig {
+            hidden: vec![8, 6],
+            epochs: 1,
+            pretrain: false,
+            eps,
+            ..DeepSvddConfig::default()
+        };
+        let fitted = svdd.fit_deep_svdd(Input::from(&train), Seed(1)).unwrap();
+        assert_eq!(fitted.center().len(), 6);
+        for &c in fitted.center() {
+            assert!(
+                c == 0.0 || f64::from(c.abs()) >= eps - 1e-7,
+                "eps {eps}: {c}"
+            );
+        }
+        // The training data sits closer to the center than the far points.
+        let near = fitted.score(Input::from(&train)).unwrap();
+        let far = Matrix::from_rows(&[[0.0f32, 0.0, 0.0, 30.0, -30.0]]).unwrap();
+        let far = fitted.score(Input::from(&far)).unwrap()[0];
+        let mean = near.iter().sum::<f64>() / near.len() as f64;
+        assert!(far > mean, "far {far} vs mean {mean}");
+    }
+}
+
+#[test]
+fn frozen_loads_pretrained_weights_and_skips_extra_tensors() {
+    use candle_core::{DType, Device, Tensor};
+    use ssad_methods::FrozenConfig;
+    use ssad_models::{BackboneConfig, ResNetConfig, SeededVarMap};
+    let backbone = BackboneConfig::Resnet(ResNetConfig {
+        layers: vec![1],
+        widths: vec![4],
+        ..ResNetConfig::small28()
+    });
+    // "Pre-trained" weights: another seed's, plus a classifier the backbone lacks.
+    let vars = SeededVarMap::new(Seed(77));
+    let net = backbone
+        .build(vars.var_builder(DType::F32, &Device::Cpu))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pretrained.safetensors");
+    let mut tensors: std::collections::HashMap<String, Tensor> = vars
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    tensors.insert(
+        "fc.weight".into(),
+        Tensor::zeros((10, 4), DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+
+    let pixels = noise_images(7, 8, 5);
+    let images = ImageBatch::new(&pixels, [7, 1, 8, 8]).unwrap();
+    let config = FrozenConfig {
+        backbone,
+        weights: Some(file.clone()),
+        ..FrozenConfig::default()
+    };
+    let detector = config.fit_frozen(Input::Images(images), Seed(0)).unwrap();
+    let expected = net
+        .forward_features(
+            &Tensor::from_slice(&pixels, (7, 1, 8, 8), &Device::Cpu).unwrap(),
+            false,
+        )
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let got = detector.embed(Input::Images(images)).unwrap();
+    assert_eq!(got.as_slice(), expected.as_slice());
+    // The fit seed no longer matters once weights are given.
+    let other = config.fit_frozen(Input::Images(images), Seed(9)).unwrap();
+    assert_eq!(other.embed(Input::Images(images)).unwrap(), got);
+    // A file for another architecture is a typed error.
+    let wrong = FrozenConfig {
+        weights: Some(file),
+        ..FrozenConfig::default()
+    };
+    let rgb = noise_images(6, 8, 5).repeat(3);
+    let rgb = ImageBatch::new(&rgb, [6, 3, 8, 8]).unwrap();
+    let err = wrong.fit(Input::Images(rgb), Seed(0));
+    assert!(matches!(err, Err(Error::Models(_))), "{err:?}");
 }

@@ -170,3 +170,59 @@ fn contrastive_defaults_are_the_reference_code() {
     assert_eq!(serde_json::from_str::<SsdConfig>("{}").unwrap(), d);
     assert!(serde_json::from_str::<CsiConfig>(r#"{"K_shift": 4}"#).is_err());
 }
+
+/// PyOD's `AutoEncoder`, Deep-SVDD-PyTorch's README command with the paper's
+/// weight decay, the frozen baseline's kNN; empty JSON gives each of them.
+#[test]
+fn baseline_defaults_are_pyod_and_the_deep_svdd_code() {
+    use ssad_methods::{AutoencoderConfig, DeepSvddConfig, FrozenConfig};
+    use ssad_models::{BackboneConfig, DenseAutoencoderConfig};
+    use ssad_scorers::{KnnConfig, ScorerConfig};
+
+    let ae = AutoencoderConfig::default();
+    assert_eq!(
+        ae.dense,
+        DenseAutoencoderConfig {
+            hidden: vec![64, 32],
+            batch_norm: true
+        }
+    );
+    assert_eq!((ae.conv_channels.clone(), ae.latent_dim), (None, None));
+    assert_eq!((ae.epochs, ae.batch_size), (10, 32));
+    assert_eq!((ae.lr, ae.weight_decay), (1e-3, 1e-5));
+    assert!(ae.standardize);
+    assert_eq!(serde_json::from_str::<AutoencoderConfig>("{}").unwrap(), ae);
+    assert!(serde_json::from_str::<AutoencoderConfig>(r#"{"dropout_rate": 0.2}"#).is_err());
+
+    let svdd = DeepSvddConfig::default();
+    assert_eq!(svdd.hidden, vec![64, 32]);
+    assert_eq!((svdd.epochs, svdd.batch_size, svdd.lr), (150, 200, 1e-4));
+    assert_eq!(
+        (svdd.lr_milestones.clone(), svdd.weight_decay),
+        (vec![50], 1e-6)
+    );
+    assert_eq!(svdd.eps, 0.1);
+    assert!(svdd.pretrain && svdd.standardize);
+    assert_eq!(
+        (svdd.ae_epochs, svdd.ae_batch_size, svdd.ae_lr),
+        (150, 200, 1e-4)
+    );
+    assert_eq!(
+        (svdd.ae_lr_milestones.clone(), svdd.ae_weight_decay),
+        (vec![50], 0.5e-3)
+    );
+    assert_eq!(serde_json::from_str::<DeepSvddConfig>("{}").unwrap(), svdd);
+    assert!(serde_json::from_str::<DeepSvddConfig>(r#"{"nu": 0.1}"#).is_err());
+
+    let frozen = FrozenConfig::default();
+    assert_eq!(frozen.backbone, BackboneConfig::default());
+    assert_eq!(frozen.weights, None);
+    assert_eq!(frozen.scorer, ScorerConfig::from(KnnConfig::default()));
+    assert_eq!(serde_json::from_str::<FrozenConfig>("{}").unwrap(), frozen);
+    let gde: FrozenConfig = serde_json::from_str(
+        r#"{"backbone": {"kind": "resnet18", "stem": "imagenet"}, "weights": "r18.safetensors", "scorer": {"kind": "gde"}}"#,
+    )
+    .unwrap();
+    assert_eq!(gde.scorer.name(), "gde");
+    assert!(serde_json::from_str::<FrozenConfig>(r#"{"train": true}"#).is_err());
+}
