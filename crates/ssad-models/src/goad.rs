@@ -82,7 +82,11 @@ fn leaky_relu(xs: &Tensor) -> candle_core::Result<Tensor> {
 /// GOAD's network: a bias-free trunk with LeakyReLU(0.2) between layers (no BatchNorm),
 /// and a head `LeakyReLU → Linear(ndf → M)`. Parameters are named as in `fcnet.py`
 /// (`trunk.0.weight`, `trunk.2.weight`, …, `head.1.weight`, `head.1.bias`) and start
-/// Xavier-normal with gain √2 (biases at PyTorch's default).
+/// Xavier-normal with gain √2 (biases at PyTorch's default), what `weights_init` of
+/// the reference code means to do. The reference actually calls it on the container
+/// (`weights_init(self.netC)`), which matches no layer, so its runs start at PyTorch's
+/// default `U(±1/√fan_in)`: `ssad-methods`' `goad` re-draws the weights that way to
+/// reproduce the published numbers.
 ///
 /// # Shapes
 /// Input `(B, M, r)`; trunk features `(B, M, ndf)`; logits `(B, M, M)`.

@@ -34,8 +34,9 @@ pub(crate) const NAME: &str = "goad";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 const TRANSFORMS_FILE: &str = "transforms.safetensors";
 const SCORER_DIR: &str = "scorer";
-/// Rows scored per forward pass: bounds the `(rows, M * ndf)` feature block.
-const SCORE_CHUNK: usize = 2048;
+/// Floats per `(rows, M, max(r, ndf))` activation when scoring (64 MiB): bounds
+/// memory (KDDRev: 512 rows per pass, Thyroid: 2048).
+const SCORE_FLOATS: usize = 1 << 24;
 
 impl Method for GoadConfig {
     fn name(&self) -> &'static str {
@@ -156,7 +157,9 @@ impl Detector for GoadDetector {
         x.check_width(self.n_features)?;
         x.check_finite()?;
         let mut scores = Vec::with_capacity(x.rows());
-        for chunk in x.as_slice().chunks(SCORE_CHUNK * self.n_features) {
+        let width = self.config.num_transforms * self.config.transform_dim.max(self.config.ndf);
+        let chunk_rows = (SCORE_FLOATS / width.max(1)).max(1);
+        for chunk in x.as_slice().chunks(chunk_rows * self.n_features) {
             let rows = MatrixView::new(chunk, chunk.len() / self.n_features, self.n_features)?;
             scores.extend(self.scorer.score(self.features(rows)?.view())?);
         }
