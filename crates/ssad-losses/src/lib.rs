@@ -3,7 +3,8 @@
 //! Free functions in the style of `candle_nn::loss`, plus small serde-configured
 //! structs whose defaults are the papers' settings:
 //!
-//! * [`cross_entropy`] / [`cross_entropy_smoothed`] ([`CrossEntropy`]): RotNet, GEOM;
+//! * [`cross_entropy`] / [`cross_entropy_smoothed`] ([`CrossEntropy`]): RotNet, GEOM, GOAD
+//!   (f32 on the CPU: one fused op with its own backward pass);
 //! * [`center_triplet`] and [`goad_loss`] ([`GoadLoss`]): GOAD;
 //! * [`nt_xent`] and [`con_si`] ([`NtXent`]), [`supcon`] ([`SupCon`]):
 //!   SimCLR, CSI, SSD;
