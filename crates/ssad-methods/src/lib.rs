@@ -15,7 +15,10 @@
 //! * `classic` — any classic detector of `ssad-scorers` ([`ClassicConfig`]);
 //! * `frozen` — a fixed (seeded or pre-trained) backbone plus a scorer, images ([`FrozenConfig`]);
 //! * `autoencoder` — reconstruction error of a dense/conv autoencoder ([`AutoencoderConfig`]);
-//! * `deep_svdd` — one-class Deep SVDD ([`DeepSvddConfig`]).
+//! * `deep_svdd` — one-class Deep SVDD ([`DeepSvddConfig`]);
+//! * `rotnet`, `geom`, `goad-images` — transformation classifiers on images:
+//!   4 rotations / GEOM's 72 transforms, softmax / Dirichlet / center score
+//!   ([`RotNetConfig`], [`GeomConfig`], [`GoadImagesConfig`]).
 //!
 //! Training progress bars are off unless [`set_progress`] turns them on.
 //!
@@ -56,6 +59,7 @@ pub mod registry;
 mod progress;
 mod simclr;
 mod ssd;
+mod transform_classifier;
 
 pub use autoencoder::{AutoencoderConfig, AutoencoderDetector};
 pub use classic::{ClassicConfig, ClassicDetector};
@@ -71,3 +75,8 @@ pub use progress::{progress, set_progress};
 pub use registry::{entry, load, method, Entry, REGISTRY};
 pub use simclr::{ContrastiveLoss, SimclrConfig};
 pub use ssd::SsdConfig;
+pub use transform_classifier::{
+    CenterLoss, GeomConfig, GeomMethod, GoadImagesConfig, GoadImagesMethod, RotNetConfig,
+    RotNetMethod, TransformClassifierConfig, TransformDetector, TransformScore, Transforms,
+    Variant,
+};

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use crate::detector::{Detector, Method};
 use crate::error::{Error, Result};
+use crate::transform_classifier::{
+    self as tc, GeomMethod, GoadImagesMethod, RotNetMethod, Variant,
+};
 use crate::{autoencoder, classic, csi, deep_svdd, frozen, goad, persist, simclr, ssd};
 
 /// One registered method.
@@ -57,6 +60,30 @@ pub static REGISTRY: &[Entry] = &[
         default: csi::default_method,
         from_json: csi::from_json,
         load: csi::load,
+    },
+    Entry {
+        name: RotNetMethod::NAME,
+        paper: "Gidaris et al., Unsupervised Representation Learning by Predicting Image Rotations, ICLR 2018; as a one-class detector in Golan & El-Yaniv 2018 and Hendrycks et al. 2019",
+        description: "classifier of the 4 rotations (WRN-10-4 by default); score = -mean correct-class softmax, or the Dirichlet score",
+        default: tc::default_method::<RotNetMethod>,
+        from_json: tc::from_json::<RotNetMethod>,
+        load: tc::load::<RotNetMethod>,
+    },
+    Entry {
+        name: GeomMethod::NAME,
+        paper: "Golan & El-Yaniv, Deep Anomaly Detection Using Geometric Transformations, NeurIPS 2018",
+        description: "WRN-10-4 classifier of 72 flip/translation/rotation transforms; Dirichlet normality score",
+        default: tc::default_method::<GeomMethod>,
+        from_json: tc::from_json::<GeomMethod>,
+        load: tc::load::<GeomMethod>,
+    },
+    Entry {
+        name: GoadImagesMethod::NAME,
+        paper: "Bergman & Hoshen, Classification-Based Anomaly Detection for General Data, ICLR 2020 (images)",
+        description: "GEOM's 72 transforms, WRN-10-4, CE + center triplet loss; score from the distances to the per-transformation feature centers",
+        default: tc::default_method::<GoadImagesMethod>,
+        from_json: tc::from_json::<GoadImagesMethod>,
+        load: tc::load::<GoadImagesMethod>,
     },
     Entry {
         name: classic::NAME,

@@ -49,10 +49,12 @@ fn methods() -> Vec<Box<dyn Method>> {
     // Every registry entry is covered.
     let baselines = image_baselines();
     let images = contrastive_methods();
+    let transforms = transform_methods();
     for entry in REGISTRY {
         assert!(
             all.iter()
                 .chain(&images)
+                .chain(&transforms)
                 .chain(&baselines)
                 .any(|m| m.name() == entry.name),
             "{}",
@@ -641,4 +643,228 @@ fn frozen_loads_pretrained_weights_and_skips_extra_tensors() {
     let rgb = ImageBatch::new(&rgb, [6, 3, 8, 8]).unwrap();
     let err = wrong.fit(Input::Images(rgb), Seed(0));
     assert!(matches!(err, Err(Error::Models(_))), "{err:?}");
+}
+
+/// `n` random 1×8×8 images in [0, 1].
+fn gray_images(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Seed(seed).rng(Stream::Other(5), 0, 0);
+    (0..n * 64).map(|_| rng.random_range(0.0f32..1.0)).collect()
+}
+
+/// Tiny settings of the transformation classifiers (RotNet, GEOM, GOAD-images):
+/// a one-stage ResNet of width 4 on 1×8×8 images, one epoch.
+fn transform_methods() -> Vec<Box<dyn Method>> {
+    use ssad_methods::{GeomConfig, GoadImagesConfig, RotNetConfig, TransformScore};
+    use ssad_models::{BackboneConfig, ResNetConfig};
+    let backbone = BackboneConfig::Resnet(ResNetConfig {
+        layers: vec![1],
+        widths: vec![4],
+        ..ResNetConfig::small28()
+    });
+    vec![
+        Box::new(RotNetConfig {
+            backbone: backbone.clone(),
+            epochs: 1,
+            batch_size: 16,
+            eval_batch_size: 12,
+            ..RotNetConfig::default()
+        }),
+        Box::new(RotNetConfig {
+            backbone: backbone.clone(),
+            epochs: 1,
+            batch_size: 16,
+            score: TransformScore::Dirichlet,
+            ..RotNetConfig::default()
+        }),
+        Box::new(GeomConfig {
+            backbone: backbone.clone(),
+            epochs: 1,
+            batch_size: 96,
+            ..GeomConfig::default()
+        }),
+        Box::new(GoadImagesConfig {
+            backbone,
+            epochs: 1,
+            batch_size: 3,
+            eval_batch_size: 100,
+            ..GoadImagesConfig::default()
+        }),
+    ]
+}
+
+#[test]
+fn transformation_classifiers_conform() {
+    let (train, test) = (gray_images(12, 0), gray_images(5, 1));
+    let train = ImageBatch::new(&train, [12, 1, 8, 8]).unwrap();
+    let test_batch = ImageBatch::new(&test, [5, 1, 8, 8]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let all = transform_methods();
+    for entry in ["rotnet", "geom", "goad-images"] {
+        assert!(all.iter().any(|m| m.name() == entry), "{entry}");
+        assert!(ssad_methods::entry(entry).is_ok(), "{entry} registered");
+    }
+    for (i, m) in all.into_iter().enumerate() {
+        let label = format!("{} {}", m.name(), m.config_json().unwrap());
+        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(fitted.method(), m.name());
+        let scores = fitted.score(Input::Images(test_batch)).unwrap();
+        assert_eq!(scores.len(), 5, "{label}");
+        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
+        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(
+            again.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: same seed"
+        );
+        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
+        assert_ne!(
+            other.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: other seed"
+        );
+
+        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
+        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+
+        let folder = dir.path().join(format!("transform-{i}"));
+        fitted.save(&folder).unwrap();
+        let loaded = load(&folder).unwrap();
+        assert_eq!(loaded.method(), m.name());
+        assert_eq!(
+            loaded.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: reload"
+        );
+
+        // Wrong size or channels, NaN, no image and tabular input are typed errors.
+        let small = vec![0.5f32; 2 * 36];
+        let small = ImageBatch::new(&small, [2, 1, 6, 6]).unwrap();
+        let err = fitted.score(Input::Images(small));
+        assert!(
+            matches!(err, Err(Error::ImageShape { .. })),
+            "{label}: {err:?}"
+        );
+        let rgb = vec![0.5f32; 2 * 3 * 64];
+        let rgb = ImageBatch::new(&rgb, [2, 3, 8, 8]).unwrap();
+        let err = fitted.score(Input::Images(rgb));
+        assert!(
+            matches!(err, Err(Error::ImageShape { .. })),
+            "{label}: {err:?}"
+        );
+        let mut nan = test.clone();
+        nan[7] = f32::NAN;
+        let nan = ImageBatch::new(&nan, [5, 1, 8, 8]).unwrap();
+        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
+        assert!(
+            m.fit(Input::Images(nan), Seed(3)).is_err(),
+            "{label}: NaN fit"
+        );
+        let empty = ImageBatch::new(&[], [0, 1, 8, 8]).unwrap();
+        assert!(
+            fitted.score(Input::Images(empty)).is_err(),
+            "{label}: empty"
+        );
+        assert!(
+            m.fit(Input::Images(empty), Seed(3)).is_err(),
+            "{label}: empty fit"
+        );
+        let table = data(4, 0);
+        let err = fitted.score(Input::from(&table));
+        assert!(
+            matches!(err, Err(Error::InputKind { .. })),
+            "{label}: {err:?}"
+        );
+        assert!(matches!(
+            m.fit(Input::from(&table), Seed(3)),
+            Err(Error::InputKind { .. })
+        ));
+        // Another method's loader refuses the folder; a truncated weight file is an error.
+        let other_name = if m.name() == "geom" { "rotnet" } else { "geom" };
+        let err = (ssad_methods::entry(other_name).unwrap().load)(&folder).unwrap_err();
+        assert!(matches!(err, Error::WrongMethod { .. }), "{label}: {err}");
+        std::fs::write(folder.join("weights.safetensors"), b"nope").unwrap();
+        assert!(load(&folder).is_err(), "{label}: corrupt");
+    }
+    // Rotations of non-square images cannot be labelled: a typed error, not a panic.
+    let wide = gray_images(4, 2);
+    let wide = ImageBatch::new(&wide[..4 * 48], [4, 1, 6, 8]).unwrap();
+    assert!(transform_methods()[0]
+        .fit(Input::Images(wide), Seed(0))
+        .is_err());
+    for (name, bad) in [
+        ("geom", serde_json::json!({"eval_batch_size": 0})),
+        ("rotnet", serde_json::json!({"score": "center"})),
+        (
+            "goad-images",
+            serde_json::json!({"group_transforms": false}),
+        ),
+        ("geom", serde_json::json!({"transforms": "flips"})),
+        (
+            "goad-images",
+            serde_json::json!({"center_loss": {"margin": -1.0}}),
+        ),
+    ] {
+        assert!(
+            matches!(
+                method(name, Some(bad.clone())),
+                Err(Error::InvalidConfig { .. })
+            ),
+            "{name} {bad}"
+        );
+    }
+}
+
+/// Upright "images" (a bright top edge fading down, plus noise) train a
+/// rotation classifier; test images turned a quarter are anomalies.
+#[test]
+fn rotnet_flags_turned_images() {
+    use ssad_methods::RotNetConfig;
+    use ssad_models::{BackboneConfig, ResNetConfig};
+    let upright = |n: usize, seed: u64| -> Vec<f32> {
+        let mut rng = Seed(seed).rng(Stream::Other(4), 0, 0);
+        let mut v = Vec::with_capacity(n * 64);
+        for _ in 0..n {
+            let shift = rng.random_range(0.0f32..0.3);
+            for r in 0..8 {
+                for _ in 0..8 {
+                    v.push(1.0 - r as f32 / 7.0 + shift + rng.random_range(-0.2f32..0.2));
+                }
+            }
+        }
+        v
+    };
+    let train = upright(64, 0);
+    let mut test = upright(30, 1);
+    // The last 10 test images turned a quarter (transpose: the bright edge goes left).
+    for img in test.chunks_exact_mut(64).skip(20) {
+        let copy = img.to_vec();
+        for r in 0..8 {
+            for c in 0..8 {
+                img[r * 8 + c] = copy[c * 8 + r];
+            }
+        }
+    }
+    let labels: Vec<bool> = (0..30).map(|i| i >= 20).collect();
+    let rotnet = RotNetConfig {
+        backbone: BackboneConfig::Resnet(ResNetConfig {
+            layers: vec![1],
+            widths: vec![8],
+            ..ResNetConfig::small28()
+        }),
+        epochs: 4,
+        batch_size: 32,
+        ..RotNetConfig::default()
+    };
+    let scores = rotnet
+        .fit(
+            Input::Images(ImageBatch::new(&train, [64, 1, 8, 8]).unwrap()),
+            Seed(0),
+        )
+        .unwrap()
+        .score(Input::Images(
+            ImageBatch::new(&test, [30, 1, 8, 8]).unwrap(),
+        ))
+        .unwrap();
+    let auroc = ssad_eval::auroc(&scores, &labels).unwrap();
+    assert!(auroc > 0.9, "AUROC {auroc}");
 }

@@ -226,3 +226,74 @@ fn baseline_defaults_are_pyod_and_the_deep_svdd_code() {
     assert_eq!(gde.scorer.name(), "gde");
     assert!(serde_json::from_str::<FrozenConfig>(r#"{"train": true}"#).is_err());
 }
+
+#[test]
+fn transformation_classifier_defaults_are_the_papers() {
+    use ssad_methods::{
+        GeomConfig, GoadImagesConfig, Method, RotNetConfig, TransformScore, Transforms,
+    };
+    use ssad_models::{BackboneConfig, WideResNetConfig, WrnInit};
+    let wrn = |init| {
+        BackboneConfig::Wrn(WideResNetConfig {
+            depth: 10,
+            widen_factor: 4,
+            in_channels: 3,
+            num_classes: None,
+            init,
+        })
+    };
+    // GEOM's experiments.py: 72 transforms, WRN-10-4 (he_normal), keras Adam, batch 128,
+    // ceil(200 / 72) = 3 epochs, L2 0.5 * 5e-4 (gradient 5e-4 w), Dirichlet score.
+    let geom = GeomConfig::default();
+    assert_eq!(geom.name(), "geom");
+    assert_eq!(geom.transforms, Transforms::Geom);
+    assert_eq!(geom.backbone, wrn(WrnInit::HeNormalFanIn));
+    assert_eq!(
+        (geom.epochs, geom.batch_size, geom.group_transforms),
+        (3, 128, false)
+    );
+    let adam = &geom.optimizer;
+    assert_eq!((adam.lr, adam.betas, adam.eps), (1e-3, (0.9, 0.999), 1e-7));
+    assert_eq!((adam.weight_decay, adam.decoupled), (5e-4, false));
+    assert_eq!(
+        (geom.score, geom.center_loss),
+        (TransformScore::Dirichlet, None)
+    );
+
+    // RotNet: GEOM's recipe with the 4 rotations (ceil(200 / 4) = 50 epochs), softmax score.
+    let rotnet = RotNetConfig::default();
+    assert_eq!(rotnet.name(), "rotnet");
+    assert_eq!(rotnet.transforms, Transforms::Rotations);
+    assert_eq!((rotnet.epochs, rotnet.batch_size), (50, 128));
+    assert_eq!(rotnet.score, TransformScore::Softmax);
+    assert_eq!(rotnet.optimizer, geom.optimizer);
+    assert_eq!(rotnet.backbone, geom.backbone);
+
+    // GOAD's train_ad.py / opt_tc.py: WRN-10-4 (PyTorch fan-out init), torch Adam,
+    // 16 epochs of 4 images x 72 transforms, lambda 0.1, margin 0.1 (README), reg 10.
+    let goad = GoadImagesConfig::default();
+    assert_eq!(goad.name(), "goad-images");
+    assert_eq!(goad.transforms, Transforms::Geom);
+    assert_eq!(goad.backbone, wrn(WrnInit::KaimingFanOut));
+    assert_eq!(
+        (goad.epochs, goad.batch_size, goad.group_transforms),
+        (16, 4, true)
+    );
+    let adam = &goad.optimizer;
+    assert_eq!(
+        (adam.lr, adam.betas, adam.eps, adam.weight_decay),
+        (1e-3, (0.9, 0.999), 1e-8, 0.0)
+    );
+    let c = goad.center_loss.unwrap();
+    assert_eq!((c.lambda, c.margin, c.feature_penalty), (0.1, 0.1, 10.0));
+    assert_eq!(goad.score, TransformScore::Center);
+
+    // An empty JSON config gives each method its own defaults.
+    assert_eq!(serde_json::from_str::<GeomConfig>("{}").unwrap(), geom);
+    assert_eq!(serde_json::from_str::<RotNetConfig>("{}").unwrap(), rotnet);
+    assert_eq!(
+        serde_json::from_str::<GoadImagesConfig>("{}").unwrap(),
+        goad
+    );
+    assert!(serde_json::from_str::<GeomConfig>(r#"{"n_transforms": 8}"#).is_err());
+}
