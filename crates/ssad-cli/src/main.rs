@@ -14,6 +14,7 @@
 //!   file's columns map to features) and `train_scores.json` (the training
 //!   scores, for thresholds). Configure with `--config cfg.json` and/or
 //!   `--set key=value` (dotted keys reach nested fields: `--set scorer.kind=iforest`).
+//!   Training methods draw a progress bar when stderr is a terminal (`--quiet`: none).
 //! * `score` writes `index,score` (plus `label` when the data has labels and
 //!   `decision` 0/1 with `--threshold-contamination c`, the threshold being
 //!   PyOD's `100 (1 - c)` percentile of the training scores).
@@ -89,6 +90,9 @@ struct FitArgs {
     /// Model folder to write.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// No training progress bars (drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    quiet: bool,
     #[command(flatten)]
     csv: CsvArgs,
 }
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> Result<()> {
             seed: a.seed,
             data: &a.data,
             out: &a.out,
+            quiet: a.quiet,
             csv: a.csv.into(),
         }),
         Command::Score(a) => model::score(

@@ -1,6 +1,6 @@
 //! `ssad fit`, `ssad score` and `ssad methods`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -99,6 +99,8 @@ pub struct FitRequest<'a> {
     pub seed: u64,
     pub data: &'a Path,
     pub out: &'a Path,
+    /// No progress bars.
+    pub quiet: bool,
     pub csv: CsvOptions,
 }
 
@@ -114,6 +116,8 @@ pub fn fit(request: &FitRequest<'_>) -> Result<()> {
         data.describe(),
         request.seed
     );
+    // Methods leave progress off by default; the trainer draws a bar only on a terminal.
+    ssad_methods::set_progress(!request.quiet && std::io::stderr().is_terminal());
     let start = Instant::now();
     let detector = method.fit(data.input()?, Seed(request.seed))?;
     let train_scores = detector.score(data.input()?)?;

@@ -349,7 +349,8 @@ fn user_errors_are_one_clear_line() {
         &[
             "fit", "--method", "goadd", "--data", &train, "--out", &model,
         ],
-        "goad, classic",
+        // Listed in registry order, whatever methods come after GOAD.
+        "unknown method `goadd`; registered: goad,",
     );
     fails_with(
         &[
@@ -704,4 +705,102 @@ fn mat_files() {
         &format!("{test}:y"),
     ]);
     assert!(printed_auroc(&stdout) > 0.9, "{stdout}");
+}
+
+#[test]
+fn baselines_fit_score_eval_on_a_csv_and_an_image_folder() {
+    let f = Files::new();
+    let (train, test) = (f.path("train.csv"), f.path("test.csv"));
+    // Deep SVDD and the autoencoder on the user's CSV, small settings.
+    let small = [
+        (
+            "deep_svdd",
+            vec![
+                "epochs=10",
+                "ae_epochs=5",
+                "lr=0.001",
+                "ae_lr=0.001",
+                "batch_size=32",
+                "ae_batch_size=32",
+            ],
+        ),
+        ("autoencoder", vec!["epochs=10"]),
+    ];
+    for (name, sets) in small {
+        let (model, scores) = (f.path(name), f.path(&format!("{name}.csv")));
+        let mut args = vec![
+            "fit",
+            "--method",
+            name,
+            "--quiet",
+            "--data",
+            &train,
+            "--drop-column",
+            "id",
+            "--out",
+            &model,
+        ];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        ok(&args);
+        ok(&[
+            "score",
+            "--model",
+            &model,
+            "--data",
+            &test,
+            "--out",
+            &scores,
+            "--label-column",
+            "label",
+        ]);
+        let stdout = ok(&["eval", "--scores", &scores]);
+        assert!(printed_auroc(&stdout) > 0.8, "{name}: {stdout}");
+    }
+
+    // Frozen features on a folder of PNG images.
+    let folder = f.root.join("images");
+    std::fs::create_dir(&folder).unwrap();
+    for i in 0..8u8 {
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            image::Rgb([i * 20, x as u8 * 16, y as u8 * 16])
+        });
+        img.save(folder.join(format!("{i}.png"))).unwrap();
+    }
+    let folder = folder.to_str().unwrap().to_string();
+    let (model, scores) = (f.path("frozen"), f.path("frozen.csv"));
+    let config = f.path("frozen.json");
+    std::fs::write(
+        &config,
+        r#"{"backbone": {"kind": "small32"}, "scorer": {"kind": "knn", "n_neighbors": 2}}"#,
+    )
+    .unwrap();
+    ok(&[
+        "fit", "--method", "frozen", "--config", &config, "--data", &folder, "--out", &model,
+    ]);
+    ok(&[
+        "score", "--model", &model, "--data", &folder, "--out", &scores,
+    ]);
+    let (_, rows) = read_scores(&scores);
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r[1].is_finite()));
+    // A tabular file is refused by the image-only method.
+    fails_with(
+        &[
+            "fit",
+            "--method",
+            "frozen",
+            "--data",
+            &train,
+            "--out",
+            &f.path("x"),
+        ],
+        "frozen takes images input, got tabular",
+    );
+
+    let listing = ok(&["methods"]);
+    for name in ["frozen", "autoencoder", "deep_svdd", "Ruff"] {
+        assert!(listing.contains(name), "{name} not in {listing}");
+    }
 }
