@@ -105,6 +105,51 @@ def network(name):
     raise SystemExit(f"unknown net {name}: small28, small32, resnet18 or wrn-10-4")
 
 
+def single_layer(a):
+    """One layer on a (B, 64, 32, 32) input, forward and backward of its sum:
+    the 64->64 3x3 convolution (conv64) or BatchNorm + ReLU in training mode (bn64)."""
+    gen = torch.Generator().manual_seed(1)
+    x = ((torch.rand((a.batch, 64, 32, 32), generator=gen) - 0.5) * 2).requires_grad_()
+    conv = a.net == "conv64"
+    if conv:
+        w = ((torch.rand((64, 64, 3, 3), generator=gen) - 0.5) * 0.1).requires_grad_()
+        layer = lambda x: F.conv2d(x, w, padding=1)
+        params = w.numel()
+    else:
+        bn = nn.BatchNorm2d(64)
+        layer = lambda x: F.relu(bn(x))
+        params = sum(p.numel() for p in bn.parameters())
+    fwd, bwd = [], []
+    cpu_start = 0.0
+    for i in range(a.warmup + a.steps):
+        if i == a.warmup:
+            cpu_start = time.process_time()
+        x.grad = None
+        t0 = time.perf_counter()
+        y = layer(x)
+        t1 = time.perf_counter()
+        y.sum().backward()
+        t2 = time.perf_counter()
+        if i >= a.warmup:
+            fwd.append(t1 - t0)
+            bwd.append(t2 - t1)
+    cpu = (time.process_time() - cpu_start) / a.steps
+    med = lambda v: sorted(v)[len(v) // 2]
+    f, b = med(fwd), med(bwd)
+    gflop = 3 * 2 * a.batch * 64 * 64 * 9 * 32 * 32 / 1e9 if conv else None
+    per = lambda t: round(gflop / t, 1) if conv else None
+    return {
+        "params": params,
+        "images_per_s": round(a.batch / (f + b), 2),
+        "forward_s": round(f, 4),
+        "backward_s": round(b, 4),
+        "optimizer_s": 0,
+        "cpu_s_per_step": round(cpu, 3),
+        "gflop_per_s": per(f + b),
+        "gflop_per_cpu_s": per(cpu),
+    }
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--net", default="small28")
@@ -115,6 +160,13 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.net in ("conv64", "bn64"):
+        row = {"net": a.net, "batch": a.batch, "steps": a.steps, "threads": str(torch.get_num_threads()),
+               "torch": torch.__version__}
+        row.update(single_layer(a))
+        row["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        print(json.dumps(row))
+        return
     backbone, (c, h, w) = network(a.net)
     model = nn.Sequential(backbone, nn.Linear(backbone.embed_dim, 4))
     model.train()
@@ -123,7 +175,10 @@ def main():
     x = torch.rand((a.batch, c, h, w), generator=gen)
     y = torch.arange(a.batch) % 4
     fwd, bwd, step = [], [], []
+    cpu_start = 0.0
     for i in range(a.warmup + a.steps):
+        if i == a.warmup:
+            cpu_start = time.process_time()
         t0 = time.perf_counter()
         loss = F.cross_entropy(model(x), y)
         loss.item()
@@ -137,6 +192,7 @@ def main():
             fwd.append(t1 - t0)
             bwd.append(t2 - t1)
             step.append(t3 - t2)
+    cpu_per_step = (time.process_time() - cpu_start) / a.steps
     med = lambda v: sorted(v)[len(v) // 2]
     f, b, o = med(fwd), med(bwd), med(step)
     print(json.dumps({
@@ -150,6 +206,7 @@ def main():
         "forward_s": round(f, 4),
         "backward_s": round(b, 4),
         "optimizer_s": round(o, 5),
+        "cpu_s_per_step": round(cpu_per_step, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
 

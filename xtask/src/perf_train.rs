@@ -9,8 +9,9 @@
 //! (`xtask/py/train_torch.py`, same architectures, parameter counts checked
 //! equal, same thread count), alternating ssad and PyTorch processes `--pairs`
 //! times; each net ends with `ratio NET ssad/pytorch = X.XX`, the median of the
-//! paired images/s ratios. The load average is printed with every pair: the
-//! figures mean little on a loaded machine.
+//! paired images/s ratios (wall time), after the same ratio in CPU seconds per
+//! step, which other processes disturb less. The load average is printed with
+//! every run: the figures mean little on a loaded machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,8 @@ const NETS: [&str; 4] = ["small28", "small32", "resnet18", "wrn-10-4"];
 #[derive(Args)]
 pub struct TrainArgs {
     /// One network (small28, small32, resnet18, wrn-10-4); all four when absent.
+    /// `conv64` times the 64→64 3×3 convolution at 32×32 alone (forward + backward),
+    /// `bn64` BatchNorm + ReLU on the same tensor.
     #[arg(long)]
     net: Option<String>,
     /// Images per batch.
@@ -68,8 +71,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         other => bail!("--alloc mimalloc|system, got {other}"),
     };
     let nets: Vec<&str> = match &args.net {
-        Some(n) if NETS.contains(&n.as_str()) => vec![n.as_str()],
-        Some(n) => bail!("unknown net {n}: {}", NETS.join(", ")),
+        Some(n) if NETS.contains(&n.as_str()) || n == "conv64" || n == "bn64" => vec![n.as_str()],
+        Some(n) => bail!("unknown net {n}: {}, conv64 or bn64", NETS.join(", ")),
         None => NETS.to_vec(),
     };
     let root = project_root();
@@ -88,12 +91,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.steps
     );
     println!(
-        "{:<10} {:<8} {:>10} {:>9} {:>9} {:>9} {:>9}  loadavg",
-        "net", "side", "images/s", "fwd s", "bwd s", "opt s", "peak MiB"
+        "{:<10} {:<8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  loadavg",
+        "net", "side", "images/s", "fwd s", "bwd s", "opt s", "cpu s", "peak MiB"
     );
     let mut rows = Vec::new();
     for net in nets {
-        let mut ratios = Vec::new();
+        let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
         let pairs = if python.is_some() { args.pairs } else { 1 };
         for pair in 0..pairs {
             // Alternate which side goes first, so a drift in the machine's
@@ -123,6 +126,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     );
                 }
                 ratios.push(field(&ours, "images_per_s") / field(&theirs, "images_per_s"));
+                cpu_ratios.push(field(&theirs, "cpu_s_per_step") / field(&ours, "cpu_s_per_step"));
                 rows.push(theirs);
             }
         }
@@ -132,8 +136,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 "params {net} = {} (ssad and PyTorch)",
                 rows.last().map(|r| r["params"].clone()).unwrap_or_default()
             );
+            let cpu_ratio = median(&cpu_ratios);
+            println!("(per CPU-second: ssad/pytorch = {cpu_ratio:.2})");
             println!("ratio {net} ssad/pytorch = {ratio:.2}");
-            rows.push(json!({"net": net, "ratio_ssad_over_pytorch": ratio, "pair_ratios": ratios}));
+            rows.push(json!({
+                "net": net,
+                "ratio_ssad_over_pytorch": ratio,
+                "pair_ratios": ratios,
+                "cpu_ratio_ssad_over_pytorch": cpu_ratio,
+            }));
         }
     }
     let dir = root.join("target").join("perf");
@@ -209,16 +220,25 @@ fn field(row: &Value, key: &str) -> f64 {
 
 fn print_row(net: &str, side: &str, row: &Value) {
     println!(
-        "{:<10} {:<8} {:>10.1} {:>9.3} {:>9.3} {:>9.4} {:>9.0}  {}",
+        "{:<10} {:<8} {:>10.1} {:>9.3} {:>9.3} {:>9.4} {:>9.3} {:>9.0}  {}",
         net,
         side,
         field(row, "images_per_s"),
         field(row, "forward_s"),
         field(row, "backward_s"),
         field(row, "optimizer_s"),
+        field(row, "cpu_s_per_step"),
         field(row, "peak_rss_mib"),
         row["loadavg"].as_str().unwrap_or("?")
     );
+    if let Some(g) = row["gflop_per_s"].as_f64() {
+        println!(
+            "{:<10} {:<8} {g:.1} GFLOP/s per wall second, {:.1} per CPU second",
+            "",
+            "",
+            field(row, "gflop_per_cpu_s")
+        );
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
