@@ -26,8 +26,12 @@ pub enum Data {
         names: Option<Vec<String>>,
         labels: Option<Vec<bool>>,
     },
-    /// `(N, C, H, W)` images in `[0, 1]`, in file-name order.
-    Images { data: Vec<f32>, shape: [usize; 4] },
+    /// `(N, C, H, W)` images in `[0, 1]`, in file-name order, with their file stems.
+    Images {
+        data: Vec<f32>,
+        shape: [usize; 4],
+        names: Vec<String>,
+    },
 }
 
 impl Data {
@@ -305,8 +309,16 @@ fn read_image_folder(dir: &Path) -> Result<Data> {
         data.extend_from_slice(&image.data);
     }
     let (c, h, w) = size.unwrap_or_default();
+    let names = files
+        .iter()
+        .map(|f| {
+            f.file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+        })
+        .collect();
     Ok(Data::Images {
         data,
         shape: [files.len(), c, h, w],
+        names,
     })
 }

@@ -30,6 +30,7 @@ mod config;
 mod data;
 mod eval;
 mod font;
+mod heatmap;
 mod model;
 mod plot;
 
@@ -111,6 +112,11 @@ struct ScoreArgs {
     /// Add a 0/1 `decision` column, thresholding at the (1 - c) quantile of the training scores.
     #[arg(long, value_name = "C")]
     threshold_contamination: Option<f64>,
+    /// Write one PNG per image into this folder: the image beside its pixel
+    /// anomaly map, coloured on the scale fitted on the training images
+    /// (methods that localize, e.g. `cutpaste`; image-folder data only).
+    #[arg(long, value_name = "DIR")]
+    heatmaps: Option<PathBuf>,
     /// CSV column options, added to those recorded at fit time.
     #[command(flatten)]
     csv: CsvArgs,
@@ -158,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
             &a.data,
             &a.out,
             a.threshold_contamination,
+            a.heatmaps.as_deref(),
             a.csv.into(),
         ),
         Command::Eval(a) => eval::run(&a.scores, a.labels.as_deref(), a.plot.as_deref()),

@@ -146,6 +146,7 @@ pub fn score(
     data_path: &Path,
     out: &Path,
     contamination: Option<f64>,
+    heatmaps: Option<&Path>,
     extra_csv: CsvOptions,
 ) -> Result<()> {
     if !model.is_dir() {
@@ -178,6 +179,9 @@ pub fn score(
         .transpose()
         .context("thresholding the scores")?;
     write_scores(out, &scores, data.labels(), decisions.as_deref())?;
+    if let Some(dir) = heatmaps {
+        write_heatmaps(detector.as_ref(), &data, dir)?;
+    }
     eprintln!(
         "scored {} samples of {} with {} -> {}{}",
         scores.len(),
@@ -192,6 +196,33 @@ pub fn score(
             ),
             _ => String::new(),
         }
+    );
+    Ok(())
+}
+
+/// `--heatmaps`: the detector's pixel maps of image data, one PNG per image.
+fn write_heatmaps(detector: &dyn ssad_methods::Detector, data: &Data, dir: &Path) -> Result<()> {
+    let Data::Images {
+        data: pixels,
+        shape,
+        names,
+    } = data
+    else {
+        bail!("--heatmaps needs image data (a folder of .png images)");
+    };
+    let Some(maps) = detector.anomaly_maps(data.input()?)? else {
+        bail!(
+            "--heatmaps: the `{}` method gives no pixel maps (use one that localizes, e.g. cutpaste)",
+            detector.method()
+        );
+    };
+    crate::heatmap::write(dir, pixels, *shape, names, &maps)?;
+    eprintln!(
+        "wrote {} heatmaps to {} (colour scale {:.4} .. {:.4} from the training pixel scores)",
+        names.len(),
+        dir.display(),
+        maps.scale.0,
+        maps.scale.1
     );
     Ok(())
 }

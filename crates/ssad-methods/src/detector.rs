@@ -35,4 +35,23 @@ pub trait Detector: Send + Sync + Debug {
     /// Writes the detector into folder `dir` (created if missing), for
     /// [`crate::load`]; loading gives bit-identical scores.
     fn save(&self, dir: &Path) -> Result<()>;
+
+    /// Pixel-level anomaly maps of images, for methods that localize anomalies
+    /// (CutPaste); `Ok(None)` for the others.
+    fn anomaly_maps(&self, _x: Input<'_>) -> Result<Option<AnomalyMaps>> {
+        Ok(None)
+    }
+}
+
+/// Per-pixel anomaly scores of a batch of images, with the display scale
+/// fitted on the training images (never on the maps themselves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyMaps {
+    /// `(N, H, W)` row-major scores, higher = more anomalous.
+    pub maps: Vec<f32>,
+    /// `[N, H, W]`.
+    pub shape: [usize; 3],
+    /// Scores mapped to the two ends of a colour scale: low and high
+    /// percentiles of the training images' pixel scores.
+    pub scale: (f32, f32),
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::transform_classifier::{
     self as tc, GeomMethod, GoadImagesMethod, RotNetMethod, Variant,
 };
-use crate::{autoencoder, classic, csi, deep_svdd, frozen, goad, persist, simclr, ssd};
+use crate::{autoencoder, classic, csi, cutpaste, deep_svdd, frozen, goad, persist, simclr, ssd};
 
 /// One registered method.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +84,14 @@ pub static REGISTRY: &[Entry] = &[
         default: tc::default_method::<GoadImagesMethod>,
         from_json: tc::from_json::<GoadImagesMethod>,
         load: tc::load::<GoadImagesMethod>,
+    },
+    Entry {
+        name: cutpaste::NAME,
+        paper: "Li, Sohn, Yoon & Pfister, CutPaste: Self-Supervised Learning for Anomaly Detection and Localization, CVPR 2021",
+        description: "CutPaste for images: classify normal vs cut-and-pasted (or scar) views, GDE on the encoder features; patch model for pixel maps",
+        default: cutpaste::default_method,
+        from_json: cutpaste::from_json,
+        load: cutpaste::load,
     },
     Entry {
         name: classic::NAME,

@@ -54,6 +54,7 @@ fn methods() -> Vec<Box<dyn Method>> {
         assert!(
             all.iter()
                 .chain(&images)
+                .chain(&cutpaste_methods())
                 .chain(&transforms)
                 .chain(&baselines)
                 .any(|m| m.name() == entry.name),
@@ -867,4 +868,171 @@ fn rotnet_flags_turned_images() {
         .unwrap();
     let auroc = ssad_eval::auroc(&scores, &labels).unwrap();
     assert!(auroc > 0.9, "AUROC {auroc}");
+}
+
+/// Tiny CutPaste settings on 3×32×32 images: a two-stage ResNet of widths 4/8
+/// and a one-layer head; the binary task with the patch model (16-px windows)
+/// and the 3-way task without it.
+fn cutpaste_methods() -> Vec<Box<dyn Method>> {
+    use ssad_methods::{CutPasteConfig, CutPasteTask, LocalizationConfig};
+    use ssad_models::{BackboneConfig, ResNetConfig};
+    let tiny = CutPasteConfig {
+        backbone: BackboneConfig::Resnet(ResNetConfig {
+            layers: vec![1, 1],
+            widths: vec![4, 8],
+            ..ResNetConfig::small32()
+        }),
+        head_layers: 1,
+        head_dim: 8,
+        embed_dim: 4,
+        steps: 3,
+        batch_size: Some(4),
+        ..CutPasteConfig::default()
+    };
+    vec![
+        Box::new(CutPasteConfig {
+            task: CutPasteTask::Binary,
+            localization: LocalizationConfig {
+                patch_size: 16,
+                stride: 8,
+                fit_stride: 8,
+                steps: 2,
+                batch_size: Some(4),
+                ..LocalizationConfig::default()
+            },
+            ..tiny.clone()
+        }),
+        Box::new(CutPasteConfig {
+            task: CutPasteTask::ThreeWay,
+            localization: LocalizationConfig {
+                enabled: false,
+                ..LocalizationConfig::default()
+            },
+            ..tiny
+        }),
+    ]
+}
+
+/// `n` random 3×32×32 images in [0, 1]: a per-image colour plus noise.
+fn rgb_images(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Seed(seed).rng(Stream::Other(6), 0, 0);
+    let mut v = Vec::with_capacity(n * 3 * 1024);
+    for _ in 0..n {
+        for _ in 0..3 {
+            let base = rng.random_range(0.2f32..0.8);
+            v.extend((0..1024).map(|_| (base + rng.random_range(-0.2f32..0.2)).clamp(0.0, 1.0)));
+        }
+    }
+    v
+}
+
+#[test]
+fn cutpaste_conforms() {
+    let (train, test) = (rgb_images(8, 0), rgb_images(3, 1));
+    let train = ImageBatch::new(&train, [8, 3, 32, 32]).unwrap();
+    let test_batch = ImageBatch::new(&test, [3, 3, 32, 32]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, m) in cutpaste_methods().into_iter().enumerate() {
+        let label = format!("{}", m.config_json().unwrap()["task"]);
+        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(fitted.method(), "cutpaste");
+        let scores = fitted.score(Input::Images(test_batch)).unwrap();
+        assert_eq!(scores.len(), 3, "{label}");
+        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
+        let maps = fitted.anomaly_maps(Input::Images(test_batch)).unwrap();
+        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
+        assert_eq!(
+            again.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: same seed"
+        );
+        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
+        assert_ne!(
+            other.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: other seed"
+        );
+
+        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
+        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+        let folder = dir.path().join(format!("cutpaste-{i}"));
+        fitted.save(&folder).unwrap();
+        let loaded = load(&folder).unwrap();
+        assert_eq!(
+            loaded.score(Input::Images(test_batch)).unwrap(),
+            scores,
+            "{label}: reload"
+        );
+        assert_eq!(
+            loaded.anomaly_maps(Input::Images(test_batch)).unwrap(),
+            maps,
+            "{label}: reload maps"
+        );
+        match (i, maps) {
+            (0, Some(maps)) => {
+                assert_eq!(maps.shape, [3, 32, 32]);
+                assert_eq!(maps.maps.len(), 3 * 32 * 32);
+                assert!(maps.maps.iter().all(|v| v.is_finite()));
+                assert!(maps.scale.0 < maps.scale.1, "{:?}", maps.scale);
+            }
+            (1, None) => {}
+            (_, maps) => panic!("{label}: maps {maps:?}"),
+        }
+
+        // Wrong size, NaN, no image and tabular input are typed errors.
+        let small = vec![0.5f32; 2 * 3 * 16 * 16];
+        let small = ImageBatch::new(&small, [2, 3, 16, 16]).unwrap();
+        let err = fitted.score(Input::Images(small));
+        assert!(
+            matches!(err, Err(Error::ImageShape { .. })),
+            "{label}: {err:?}"
+        );
+        let mut nan = test.clone();
+        nan[7] = f32::NAN;
+        let nan = ImageBatch::new(&nan, [3, 3, 32, 32]).unwrap();
+        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
+        assert!(
+            m.fit(Input::Images(nan), Seed(3)).is_err(),
+            "{label}: NaN fit"
+        );
+        let empty = ImageBatch::new(&[], [0, 3, 32, 32]).unwrap();
+        assert!(
+            fitted.score(Input::Images(empty)).is_err(),
+            "{label}: empty"
+        );
+        let table = data(4, 0);
+        let err = fitted.score(Input::from(&table));
+        assert!(
+            matches!(err, Err(Error::InputKind { .. })),
+            "{label}: {err:?}"
+        );
+        if i == 0 {
+            // A truncated weight file of the patch model is a typed error.
+            std::fs::write(folder.join("local_weights.safetensors"), b"nope").unwrap();
+            assert!(load(&folder).is_err(), "{label}: corrupt");
+        } else {
+            // Images too small for the scar (30×29 px) are the augmentation's typed error.
+            let tiny = vec![0.5f32; 4 * 3 * 16 * 16];
+            let tiny = ImageBatch::new(&tiny, [4, 3, 16, 16]).unwrap();
+            let err = m.fit(Input::Images(tiny), Seed(3));
+            assert!(matches!(err, Err(Error::Augment(_))), "{err:?}");
+        }
+    }
+    for bad in [
+        serde_json::json!({"steps": 0}),
+        serde_json::json!({"batch_size": 1}),
+        serde_json::json!({"localization": {"stride": 80}}),
+        serde_json::json!({"localization": {"heatmap_percentiles": [99.0, 1.0]}}),
+        serde_json::json!({"cutpaste": {"area_ratio": [0.5, 0.1]}}),
+        serde_json::json!({"task": "four_way"}),
+    ] {
+        let err = method("cutpaste", Some(bad.clone()));
+        assert!(
+            matches!(
+                err,
+                Err(Error::InvalidConfig { .. }) | Err(Error::Augment(_))
+            ),
+            "{bad}: {err:?}"
+        );
+    }
 }

@@ -297,3 +297,46 @@ fn transformation_classifier_defaults_are_the_papers() {
     );
     assert!(serde_json::from_str::<GeomConfig>(r#"{"n_transforms": 8}"#).is_err());
 }
+
+/// CutPaste: the paper's training (Li et al. 2021, as Runinho/pytorch-cutpaste)
+/// and localization settings.
+#[test]
+fn cutpaste_defaults_are_the_papers() {
+    use ssad_methods::{CutPasteConfig, CutPasteTask, LocalizationConfig};
+    use ssad_models::{BackboneConfig, ResNetPreset, Stem};
+    let c = CutPasteConfig::default();
+    assert_eq!(c.task, CutPasteTask::ThreeWay);
+    assert_eq!(
+        c.backbone,
+        BackboneConfig::Resnet18(ResNetPreset {
+            stem: Stem::Imagenet,
+            in_channels: 3,
+            num_classes: None
+        })
+    );
+    assert_eq!((c.head_layers, c.head_dim, c.embed_dim), (8, 512, 128));
+    assert_eq!((c.steps, c.batch_size), (256, None));
+    assert_eq!((c.lr, c.momentum, c.weight_decay), (0.03, 0.9, 3e-5));
+    assert!(c.imagenet_normalize);
+    assert_eq!(c.cutpaste.area_ratio, (0.02, 0.15));
+    assert_eq!(c.cutpaste.aspect_ratio, 0.3);
+    assert_eq!(
+        (c.scar.width, c.scar.height, c.scar.rotation),
+        ((2.0, 16.0), (10.0, 25.0), (-45.0, 45.0))
+    );
+    assert_eq!(c.gde, ssad_scorers::GdeConfig::default());
+    assert!(c.gde.l2_normalize);
+    let l = LocalizationConfig::default();
+    assert_eq!(c.localization, l);
+    assert!(l.enabled);
+    assert_eq!(
+        (l.patch_size, l.stride, l.fit_stride, l.sigma),
+        (64, 4, 4, 4.0)
+    );
+    assert_eq!(
+        (l.steps, l.batch_size, l.heatmap_percentiles),
+        (256, None, (1.0, 99.0))
+    );
+    assert_eq!(serde_json::from_str::<CutPasteConfig>("{}").unwrap(), c);
+    assert!(serde_json::from_str::<CutPasteConfig>(r#"{"head_layer": 1}"#).is_err());
+}
