@@ -167,7 +167,7 @@ impl GoadConfig {
                 ..AdamConfig::default()
             }),
             seed,
-            progress: false,
+            progress: crate::progress(),
             ..TrainConfig::default()
         }
     }

@@ -291,7 +291,7 @@ impl Pretrain {
             schedule: self.schedule.clone(),
             schedule_per_step: self.schedule_per_step,
             seed,
-            progress: false,
+            progress: crate::progress(),
             ..TrainConfig::default()
         }
     }
