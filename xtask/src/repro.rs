@@ -87,6 +87,9 @@ struct Spec {
     /// Named reduced settings, chosen with `--setting NAME`.
     #[serde(default)]
     settings: BTreeMap<String, Quick>,
+    /// Also print a datasets × methods table with a mean row (many datasets, no paper numbers).
+    #[serde(default)]
+    pivot: bool,
     methods: Vec<MethodSpec>,
     datasets: Vec<DatasetSpec>,
 }
@@ -151,7 +154,8 @@ struct DatasetSpec {
     /// data root; for image sets an optional folder (see the module doc).
     #[serde(default)]
     file: String,
-    /// Split: `goad` (first half of normals trains), `kdd`, `kddrev`; `one-class` for images.
+    /// Split: `goad` (first half of normals trains), `random_half` (a seeded random
+    /// half of the normals trains), `kdd`, `kddrev`; `one-class` for images.
     split: String,
     /// Image sets: the normal classes to run (default: all).
     #[serde(default)]
@@ -724,28 +728,33 @@ fn run_images(
 /// A dataset read once, split per seed.
 enum Loaded {
     Tabular(ssad_data::Labeled),
+    RandomHalf(ssad_data::Labeled),
     Kdd(Box<ssad_data::formats::Kdd>, bool),
 }
 
 impl Loaded {
     fn read(path: &Path, split: &str) -> Result<Self> {
-        Ok(match split {
-            "goad" => Loaded::Tabular(match path.extension().and_then(|e| e.to_str()) {
+        let tabular = || -> Result<ssad_data::Labeled> {
+            Ok(match path.extension().and_then(|e| e.to_str()) {
                 Some("mat") => ssad_data::formats::read_mat_xy(path)?,
                 Some("npz") => ssad_data::formats::read_npz_xy(path)?,
                 other => bail!("no reader for extension {other:?}"),
-            }),
+            })
+        };
+        Ok(match split {
+            "goad" => Loaded::Tabular(tabular()?),
+            "random_half" => Loaded::RandomHalf(tabular()?),
             "kdd" | "kddrev" => Loaded::Kdd(
                 Box::new(ssad_data::formats::read_kdd(path)?),
                 split == "kddrev",
             ),
-            other => bail!("unknown split {other:?} (goad, kdd, kddrev)"),
+            other => bail!("unknown split {other:?} (goad, random_half, kdd, kddrev)"),
         })
     }
 
     fn rows(&self) -> usize {
         match self {
-            Loaded::Tabular(d) => d.len(),
+            Loaded::Tabular(d) | Loaded::RandomHalf(d) => d.len(),
             Loaded::Kdd(k, _) => k.x.rows(),
         }
     }
@@ -753,10 +762,39 @@ impl Loaded {
     fn split(&self, seed: Seed) -> Result<Split> {
         Ok(match self {
             Loaded::Tabular(d) => goad_tabular(d)?,
+            Loaded::RandomHalf(d) => random_half(d, seed)?,
             Loaded::Kdd(k, false) => goad_kdd(k, seed)?,
             Loaded::Kdd(k, true) => goad_kddrev(k, seed)?,
         })
     }
+}
+
+/// A seeded random half (rounded down) of the normal rows trains; the test set
+/// is the other normal rows followed by every anomaly (file order within each);
+/// every column is z-scored with the training mean and std (0 → 1), as GOAD's split.
+fn random_half(data: &ssad_data::Labeled, seed: Seed) -> Result<Split> {
+    let mut normals: Vec<usize> = (0..data.len()).filter(|&i| !data.y[i]).collect();
+    let anomalies = (0..data.len()).filter(|&i| data.y[i]);
+    normals.shuffle(&mut seed.rng(Stream::Subsample, 8, 0));
+    let n_train = normals.len() / 2;
+    if n_train == 0 {
+        bail!("random_half needs at least 2 normal rows");
+    }
+    let (train_rows, rest) = normals.split_at_mut(n_train);
+    train_rows.sort_unstable();
+    rest.sort_unstable();
+    let n_test_normal = rest.len();
+    let test_rows: Vec<usize> = rest.iter().copied().chain(anomalies).collect();
+    let x = data.x.view();
+    let train = x.select_rows(train_rows)?;
+    let scaler = ssad_data::protocols::Standardizer::fit(train.view())?;
+    let mut test_labels = vec![false; n_test_normal];
+    test_labels.resize(test_rows.len(), true);
+    Ok(Split {
+        train: scaler.transform(train.view())?,
+        test: scaler.transform(x.select_rows(&test_rows)?.view())?,
+        test_labels,
+    })
 }
 
 fn build_method(
@@ -970,5 +1008,53 @@ fn markdown(
         }
         md.push('\n');
     }
+    if spec.pivot {
+        md.push_str(&pivot_table(rows));
+    }
+    md
+}
+
+/// Datasets × methods, `mean ± std` over seeds per cell, then the mean over datasets.
+fn pivot_table(rows: &[Row]) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    let mut datasets: Vec<&str> = Vec::new();
+    for r in rows {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+        if !datasets.contains(&r.dataset.as_str()) {
+            datasets.push(&r.dataset);
+        }
+    }
+    let find = |d: &str, m: &str| rows.iter().find(|r| r.dataset == d && r.method == m);
+    let mut md = format!(
+        "\n## By dataset and method\n\n| dataset | {} |\n|---|{}\n",
+        methods.join(" | "),
+        "---|".repeat(methods.len())
+    );
+    for d in &datasets {
+        md.push_str(&format!("| {d} |"));
+        for m in &methods {
+            match find(d, m) {
+                Some(r) => md.push_str(&format!(" {:.1} ± {:.1} |", r.mean, r.std)),
+                None => md.push_str(" – |"),
+            }
+        }
+        md.push('\n');
+    }
+    md.push_str("| **mean** |");
+    for m in &methods {
+        let v: Vec<f64> = datasets
+            .iter()
+            .filter_map(|d| find(d, m).map(|r| r.mean))
+            .collect();
+        let cell = if v.len() == datasets.len() {
+            format!("**{:.1}**", v.iter().sum::<f64>() / v.len() as f64)
+        } else {
+            format!("{} of {} sets", v.len(), datasets.len())
+        };
+        md.push_str(&format!(" {cell} |"));
+    }
+    md.push('\n');
     md
 }
