@@ -6,6 +6,13 @@
 //! becoming 1, in `f64`, then stored as `f32`; AUROC is against `y == 1`.
 //! With `--vs-pyod` the same `f32` matrices are written to raw files that
 //! `xtask/py/pyod_classic.py` reads, so both sides see bit-identical input.
+//!
+//! Timings are of one fit+score, or the fastest of `--repeat R` on both sides
+//! (a side stops repeating after a fit of more than a second).
+//! `--iforest-seeds S` runs IForest with seeds 0..S on both sides (ours:
+//! `IForestConfig::seed`, PyOD: `random_state`) and compares mean AUROCs, since
+//! one forest's AUROC is mostly seed noise. `--cap-rows N` replaces each larger
+//! set by a seeded random subset of N rows (before z-scoring; both sides get it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +20,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
 use serde_json::{json, Value};
-use ssad_core::Matrix;
+use ssad_core::{Matrix, Seed, Stream};
 use ssad_scorers::{
     CopodConfig, EcodConfig, HbosConfig, IForestConfig, KdeConfig, KnnConfig, LofConfig,
     OcsvmConfig, PcaConfig, ScorerConfig,
@@ -26,6 +34,8 @@ use crate::project_root;
 const DETECTORS: [&str; 9] = [
     "knn", "lof", "iforest", "ocsvm", "pca", "kde", "ecod", "copod", "hbos",
 ];
+/// `--repeat` stops repeating a fit that took longer than this (its time is already stable).
+const REPEAT_UNTIL_SECONDS: f64 = 1.0;
 /// Above this many rows the O(n²)-memory-or-time detectors are skipped, as ADBench does.
 const QUADRATIC_LIMIT: usize = 60_000;
 const QUADRATIC: [&str; 2] = ["ocsvm", "kde"];
@@ -54,6 +64,18 @@ pub struct ClassicArgs {
     /// A Python that already has pyod, scikit-learn, numpy and scipy (skips the venv).
     #[arg(long)]
     python: Option<PathBuf>,
+    /// Time the fastest of this many fit+score runs (both sides).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Run IForest with seeds 0..N on both sides and compare mean AUROCs.
+    #[arg(long, default_value_t = 1)]
+    iforest_seeds: u64,
+    /// Replace sets with more rows by a seeded random subset of this many rows.
+    #[arg(long)]
+    cap_rows: Option<usize>,
+    /// Also write the per-dataset table and the summary as Markdown here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 fn config(name: &str) -> Result<ScorerConfig> {
@@ -111,6 +133,8 @@ struct Dataset {
     stem: String,
     x: Matrix,
     y: Vec<bool>,
+    /// Rows of the file when `--cap-rows` subsampled it.
+    full_rows: Option<usize>,
 }
 
 fn datasets(dir: &Path, args: &ClassicArgs) -> Result<Vec<PathBuf>> {
@@ -142,31 +166,75 @@ fn stem(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn load(path: &Path) -> Result<Dataset> {
+fn load(path: &Path, cap_rows: Option<usize>) -> Result<Dataset> {
     let labeled = ssad_data::formats::read_npz_xy(path)
         .with_context(|| format!("reading {}", path.display()))?;
+    let n = labeled.x.rows();
+    let (x, y, full_rows) = match cap_rows {
+        Some(cap) if n > cap => {
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.shuffle(&mut Seed(0).rng(Stream::Subsample, 0, 0));
+            idx.truncate(cap);
+            idx.sort_unstable();
+            let x = labeled.x.view().select_rows(&idx)?;
+            let y = idx.iter().map(|&i| labeled.y[i]).collect();
+            (x, y, Some(n))
+        }
+        _ => (labeled.x, labeled.y, None),
+    };
     Ok(Dataset {
         stem: stem(path),
-        x: zscore(&labeled.x),
-        y: labeled.y,
+        x: zscore(&x),
+        y,
+        full_rows,
     })
 }
 
-fn run_rust(ds: &Dataset, name: &str) -> Result<Value> {
+fn run_rust(ds: &Dataset, name: &str, args: &ClassicArgs) -> Result<Value> {
     if QUADRATIC.contains(&name) && ds.x.rows() > QUADRATIC_LIMIT {
         return Ok(json!({"skipped": format!("n > {QUADRATIC_LIMIT}")}));
     }
-    let cfg = config(name)?;
-    let start = Instant::now();
-    let result = cfg.fit_score(ds.x.view());
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(match result {
-        Ok((_, scores)) => match ssad_eval::auroc(&scores, &ds.y) {
-            Ok(a) => json!({"auroc": a, "seconds": seconds}),
-            Err(e) => json!({"error": format!("auroc: {e}"), "seconds": seconds}),
-        },
-        Err(e) => json!({"error": e.to_string()}),
-    })
+    let seeds = if name == "iforest" {
+        args.iforest_seeds.max(1)
+    } else {
+        1
+    };
+    let mut aurocs = Vec::new();
+    let mut seconds = f64::INFINITY;
+    for seed in 0..seeds {
+        let cfg = match config(name)? {
+            ScorerConfig::IForest(c) => IForestConfig { seed, ..c }.into(),
+            other => other,
+        };
+        // Timed on seed 0 only; repeats refit the same model.
+        let runs = if seed == 0 { args.repeat.max(1) } else { 1 };
+        let mut scores = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            let result = cfg.fit_score(ds.x.view());
+            if seed == 0 {
+                seconds = seconds.min(start.elapsed().as_secs_f64());
+            }
+            let slow = start.elapsed().as_secs_f64() > REPEAT_UNTIL_SECONDS;
+            match result {
+                Ok((_, s)) => scores = s,
+                Err(e) => return Ok(json!({"error": e.to_string()})),
+            }
+            if slow {
+                break;
+            }
+        }
+        match ssad_eval::auroc(&scores, &ds.y) {
+            Ok(a) => aurocs.push(a),
+            Err(e) => return Ok(json!({"error": format!("auroc: {e}"), "seconds": seconds})),
+        }
+    }
+    let mean = aurocs.iter().sum::<f64>() / aurocs.len() as f64;
+    let mut v = json!({"auroc": mean, "seconds": seconds});
+    if aurocs.len() > 1 {
+        v["aurocs"] = json!(aurocs);
+    }
+    Ok(v)
 }
 
 /// Writes `x` as raw little-endian f32 for the Python side.
@@ -238,6 +306,10 @@ fn run_pyod(args: &ClassicArgs, raw_dir: &Path, detectors: &[String]) -> Result<
         .arg(detectors.join(","))
         .arg("--quadratic-limit")
         .arg(QUADRATIC_LIMIT.to_string())
+        .arg("--repeat")
+        .arg(args.repeat.max(1).to_string())
+        .arg("--iforest-seeds")
+        .arg(args.iforest_seeds.max(1).to_string())
         .status()
         .with_context(|| format!("running {}", script.display()))?
         .success();
@@ -312,13 +384,13 @@ pub fn run(args: ClassicArgs) -> Result<()> {
             .collect::<String>()
     );
     for path in datasets(&dir, &args)? {
-        let ds = load(&path)?;
+        let ds = load(&path, args.cap_rows)?;
         if args.max_rows.is_some_and(|m| ds.x.rows() > m) {
             continue;
         }
         let mut per = BTreeMap::new();
         for name in &detectors {
-            per.insert(name.clone(), run_rust(&ds, name)?);
+            per.insert(name.clone(), run_rust(&ds, name, &args)?);
         }
         println!(
             "{:<22} {:>7} {:>5} {}",
@@ -336,6 +408,7 @@ pub fn run(args: ClassicArgs) -> Result<()> {
         results.push(json!({
             "dataset": ds.stem,
             "n": ds.x.rows(),
+            "full_rows": ds.full_rows,
             "d": ds.x.cols(),
             "anomalies": ds.y.iter().filter(|&&b| b).count(),
             "detectors": per,
@@ -347,9 +420,16 @@ pub fn run(args: ClassicArgs) -> Result<()> {
         summary = compare(&mut results, &pyod, &detectors);
         std::fs::remove_dir_all(&raw_dir)?;
     }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, markdown(&results, &summary, &detectors))?;
+        println!("wrote {}", path.display());
+    }
     if let Some(path) = &args.json {
         let doc = json!({
             "protocol": "transductive: z-score X with its own mean/std (0 -> 1), fit on all rows, score all rows (PyOD decision_scores_), AUROC vs y",
+            "repeat": args.repeat,
+            "iforest_seeds": args.iforest_seeds,
+            "cap_rows": args.cap_rows,
             "results": results,
             "vs_pyod": summary,
         });
@@ -410,6 +490,7 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
         let diff = diffs.get(d.as_str()).cloned().unwrap_or_default();
         let max_abs = diff.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let med_diff = median(diff.clone());
+        let mean_diff = (!diff.is_empty()).then(|| diff.iter().sum::<f64>() / diff.len() as f64);
         let med_ratio = median(ratios.get(d.as_str()).cloned().unwrap_or_default());
         line.push_str(&format!(
             "{:>+9.4} {:>6.1}x",
@@ -421,6 +502,7 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
             d.clone(),
             json!({
                 "median_auroc_diff": med_diff,
+                "mean_auroc_diff": mean_diff,
                 "max_abs_auroc_diff": max_abs,
                 "median_speedup": med_ratio,
                 "datasets_compared": diff.len(),
@@ -429,4 +511,58 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
     }
     println!("{line}\n{worst}");
     Value::Object(summary)
+}
+
+/// The per-dataset table (our AUROC, difference to PyOD, PyOD time / ours) and
+/// the per-detector summary, as in `docs/classic-detectors.md`.
+fn markdown(results: &[Value], summary: &Value, detectors: &[String]) -> String {
+    let mut md = format!(
+        "| dataset | n | d | {} |\n|---|---|---|{}\n",
+        detectors.join(" | "),
+        "---|".repeat(detectors.len())
+    );
+    for r in results {
+        let n = match r["full_rows"].as_u64() {
+            Some(full) => format!("{} of {full}", r["n"]),
+            None => r["n"].to_string(),
+        };
+        md.push_str(&format!(
+            "| {} | {n} | {} |",
+            r["dataset"].as_str().unwrap_or("?"),
+            r["d"]
+        ));
+        for d in detectors {
+            let v = &r["detectors"][d];
+            let text = match (v["auroc"].as_f64(), v["auroc_diff"].as_f64()) {
+                (Some(a), Some(diff)) => format!(
+                    "{a:.4} ({diff:+.4}, {:.1}×)",
+                    v["speedup"].as_f64().unwrap_or(f64::NAN)
+                ),
+                (Some(a), None) if v["pyod"].get("error").is_some() => {
+                    format!("{a:.4} (PyOD failed)")
+                }
+                (Some(a), None) => format!("{a:.4}"),
+                (None, _) if v.get("skipped").is_some() => "skipped".into(),
+                (None, _) if v.get("error").is_some() => "error".into(),
+                _ => "–".into(),
+            };
+            md.push_str(&format!(" {text} |"));
+        }
+        md.push('\n');
+    }
+    if summary.is_object() {
+        md.push_str("\n| detector | datasets compared | median AUROC diff | mean AUROC diff | max abs AUROC diff | median speed-up (PyOD time / ours) |\n|---|---|---|---|---|---|\n");
+        for d in detectors {
+            let s = &summary[d];
+            md.push_str(&format!(
+                "| {d} | {} | {:+.5} | {:+.5} | {:.5} | {:.1}× |\n",
+                s["datasets_compared"],
+                s["median_auroc_diff"].as_f64().unwrap_or(f64::NAN),
+                s["mean_auroc_diff"].as_f64().unwrap_or(f64::NAN),
+                s["max_abs_auroc_diff"].as_f64().unwrap_or(f64::NAN),
+                s["median_speedup"].as_f64().unwrap_or(f64::NAN),
+            ));
+        }
+    }
+    md
 }
