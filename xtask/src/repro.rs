@@ -6,9 +6,9 @@
 //! (dataset, method) pair is run for every seed under the spec's protocol;
 //! rows report mean ± population std over seeds, in percent.
 //! `--quick` applies the spec's `[quick]` overrides (fewer seeds, capped epochs,
-//! subsampled large sets) and labels every row with the reduced setting;
-//! `--setting NAME` applies the table `[settings.NAME]` (same keys) instead and
-//! writes `docs/results/SPEC-NAME.{md,json}`.
+//! subsampled large sets), labels every row with the reduced setting and writes
+//! `docs/results/SPEC-quick.{md,json}`; `--setting NAME` applies the table
+//! `[settings.NAME]` (same keys) instead and writes `docs/results/SPEC-NAME.{md,json}`.
 //!
 //! Datasets are tabular (`kind = "tabular"`, the default: `file` + `split`) or
 //! one-class image sets (`kind = "fashion-mnist"` or `"cifar10"`, `split =
@@ -346,9 +346,11 @@ pub fn run(args: ReproArgs) -> Result<()> {
         "setting": setting, "wall_seconds": round2(wall), "rows": json_rows,
         "skipped": skipped,
     });
-    let stem = match &args.setting {
-        Some(name) => format!("{}-{name}", args.spec),
-        None => args.spec.clone(),
+    // A reduced run never overwrites the paper-setting results of the same spec.
+    let stem = match (&args.setting, args.quick) {
+        (Some(name), _) => format!("{}-{name}", args.spec),
+        (None, true) => format!("{}-quick", args.spec),
+        (None, false) => args.spec.clone(),
     };
     std::fs::write(
         out_dir.join(format!("{stem}.json")),
