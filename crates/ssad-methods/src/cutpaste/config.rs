@@ -32,7 +32,9 @@ pub struct LocalizationConfig {
     /// Crops per batch; `None`: 64, or 96 for the 3-way task.
     pub batch_size: Option<usize>,
     /// Percentiles of the training pixel scores mapped to the ends of the
-    /// heatmap colour scale: `(1, 99)`.
+    /// heatmap colour scale: `(1, 99)`. The scores are held out: 2-fold
+    /// cross-fitting of the window GDE over the training images, so that the
+    /// scale matches what unseen normal images get.
     pub heatmap_percentiles: (f64, f64),
 }
 

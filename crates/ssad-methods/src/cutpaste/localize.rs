@@ -1,22 +1,32 @@
-//! Dense windows, window scores to pixels, Gaussian smoothing: the host-side
-//! half of CutPaste's localization.
+//! Dense windows, window scores to pixels, Gaussian smoothing, the heatmap
+//! scale: the host-side half of CutPaste's localization.
 
+use rand::seq::SliceRandom;
 use rayon::prelude::*;
+use ssad_core::{MatrixView, Seed, Stream};
+use ssad_scorers::{FittedScorer, GdeConfig, Scorer};
+
+use super::config::LocalizationConfig;
+use crate::error::Result;
 
 /// Number of window positions along a side of length `len`: `(len - p) / s + 1`.
 pub(crate) fn positions(len: usize, patch: usize, stride: usize) -> usize {
     (len - patch) / stride + 1
 }
 
-/// Every `patch × patch` window of one `(C, H, W)` image at `stride`, row-major
-/// over positions, as `(gh * gw, C, patch, patch)`.
-pub(crate) fn windows(image: &[f32], chw: [usize; 3], patch: usize, stride: usize) -> Vec<f32> {
+/// Every `patch × patch` window of each `(C, H, W)` image held contiguously in
+/// `images` at `stride`, image by image and row-major over positions within an
+/// image, as `(n * gh * gw, C, patch, patch)`.
+pub(crate) fn windows(images: &[f32], chw: [usize; 3], patch: usize, stride: usize) -> Vec<f32> {
     let [c, h, w] = chw;
     let (gh, gw) = (positions(h, patch, stride), positions(w, patch, stride));
-    let mut out = vec![0.0f32; gh * gw * c * patch * patch];
+    let n = images.len() / (c * h * w);
+    let mut out = vec![0.0f32; n * gh * gw * c * patch * patch];
     out.par_chunks_mut(c * patch * patch)
         .enumerate()
         .for_each(|(k, dst)| {
+            let (image, k) = (k / (gh * gw), k % (gh * gw));
+            let image = &images[image * c * h * w..][..c * h * w];
             let (top, left) = ((k / gw) * stride, (k % gw) * stride);
             for (ch, plane) in image.chunks_exact(h * w).enumerate() {
                 for i in 0..patch {
@@ -126,6 +136,64 @@ pub(crate) fn gaussian_smooth(map: &mut [f64], (h, w): (usize, usize), sigma: f6
     });
 }
 
+/// Smoothed pixel maps `(n, H, W)`, flattened, of `n` images from their window
+/// scores `(n, gh * gw)` at `stride`.
+pub(crate) fn pixel_maps(
+    scores: &[f64],
+    (gh, gw): (usize, usize),
+    (h, w): (usize, usize),
+    stride: usize,
+    loc: &LocalizationConfig,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(scores.len() / (gh * gw) * h * w);
+    for image in scores.chunks_exact(gh * gw) {
+        let mut map = upsample(image, (gh, gw), (h, w), loc.patch_size, stride);
+        gaussian_smooth(&mut map, (h, w), loc.sigma);
+        out.extend(map);
+    }
+    out
+}
+
+/// A seeded order of `n` training images: its first `n / 2` images are the
+/// first fold of [`held_out_scale`], the rest the second.
+pub(crate) fn fold_order(n: usize, seed: Seed) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut seed.rng(Stream::Subsample, 0, 0));
+    order
+}
+
+/// The heatmap colour scale `(low, high)`: the configured percentiles of
+/// held-out pixel scores, by 2-fold cross-fitting over the training images.
+///
+/// `feats` holds `gh * gw` window features (at `loc.fit_stride`) per image,
+/// image by image, in [`fold_order`]: a GDE fitted on the windows of one half
+/// of the images scores the other half's windows, and the other way round; the
+/// pooled pixel maps give the percentiles. The scale must not come from the
+/// GDE's own training windows: their in-sample distances are smaller than any
+/// unseen normal image's, so every test map would saturate the colour scale.
+pub(crate) fn held_out_scale(
+    gde: &GdeConfig,
+    feats: MatrixView<'_>,
+    grid: (usize, usize),
+    hw: (usize, usize),
+    loc: &LocalizationConfig,
+) -> Result<(f64, f64)> {
+    let per = grid.0 * grid.1;
+    let d = feats.cols();
+    let n = feats.rows() / per;
+    let split = n / 2 * per * d;
+    let (first, second) = feats.as_slice().split_at(split);
+    let first = MatrixView::new(first, split / d, d)?;
+    let second = MatrixView::new(second, feats.rows() - split / d, d)?;
+    let mut pixels = Vec::with_capacity(n * hw.0 * hw.1);
+    for (fit, held_out) in [(second, first), (first, second)] {
+        let scores = gde.fit(fit)?.score(held_out)?;
+        pixels.extend(pixel_maps(&scores, grid, hw, loc.fit_stride, loc));
+    }
+    let (lo, hi) = loc.heatmap_percentiles;
+    Ok((percentile(&mut pixels, lo), percentile(&mut pixels, hi)))
+}
+
 /// numpy's default (linear) percentile `q` in `[0, 100]` of non-empty `values`.
 pub(crate) fn percentile(values: &mut [f64], q: f64) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
@@ -151,6 +219,11 @@ mod tests {
         // Window (1, 1) starts at (2, 2); its channel 1 row 2 is (4, 2..5).
         let win = &w[3 * 18..4 * 18];
         assert_eq!(&win[9 + 6..9 + 9], &[142.0, 143.0, 144.0]);
+        // Two images at once: the second image's windows follow the first's.
+        let two: Vec<f32> = img.iter().chain(&img).map(|v| v + 1.0).collect();
+        let both = windows(&two, [2, 5, 6], 3, 2);
+        assert_eq!(both.len(), 2 * w.len());
+        assert_eq!(&both[w.len() + 3 * 18 + 15..][..3], &[143.0, 144.0, 145.0]);
     }
 
     #[test]
@@ -218,6 +291,71 @@ mod tests {
         for (g, w) in map.iter().zip(floats(&c["output"])) {
             assert!((g - w).abs() < 1e-12, "{g} vs {w}");
         }
+    }
+
+    /// `n` images' window features: `per` rows of `d` uniform values each, of
+    /// decaying spread along the columns (as network features: a few strong
+    /// directions, many weak ones).
+    fn features(n: usize, per: usize, d: usize, seed: u64) -> Vec<f32> {
+        use rand::Rng;
+        let mut rng = Seed(seed).rng(Stream::Other(8), 0, 0);
+        (0..n * per * d)
+            .map(|i| rng.random_range(-1.0f32..1.0) / (1 + i % d) as f32)
+            .collect()
+    }
+
+    /// The fraction of `values` inside `[lo, hi]`, and the fraction above `hi`.
+    fn coverage(values: &[f64], (lo, hi): (f64, f64)) -> (f64, f64) {
+        let n = values.len() as f64;
+        let inside = values.iter().filter(|&&v| lo <= v && v <= hi).count() as f64;
+        let above = values.iter().filter(|&&v| v > hi).count() as f64;
+        (inside / n, above / n)
+    }
+
+    /// Unseen normal images must stay inside the colour scale (issue #8): the
+    /// held-out scale covers their pixel maps under the GDE of every training
+    /// window, where the scale read from that GDE's own training windows
+    /// (in-sample distances) leaves most of them above its top, all red.
+    #[test]
+    fn held_out_scale_covers_unseen_normal_images() {
+        let loc = LocalizationConfig {
+            patch_size: 6,
+            fit_stride: 2,
+            sigma: 1.0,
+            ..LocalizationConfig::default()
+        };
+        // 8x8 images, 6-px windows at stride 2: 2x2 windows per image.
+        let (grid, hw, d) = ((2, 2), (8, 8), 32);
+        let (n, per) = (12, 4);
+        let train = features(n, per, d, 1);
+        let train = MatrixView::new(&train, n * per, d).unwrap();
+        let gde = GdeConfig::default();
+        let fitted = gde.fit(train).unwrap();
+        let test = features(40, per, d, 2);
+        let test = MatrixView::new(&test, 40 * per, d).unwrap();
+        let test_maps = pixel_maps(&fitted.score(test).unwrap(), grid, hw, 2, &loc);
+
+        let scale = held_out_scale(&gde, train, grid, hw, &loc).unwrap();
+        assert!(scale.0 < scale.1, "{scale:?}");
+        let (inside, above) = coverage(&test_maps, scale);
+        assert!(
+            inside > 0.8 && above < 0.15,
+            "held out: {inside} inside, {above} above"
+        );
+
+        // What the scale was before: percentiles of in-sample pixel maps.
+        let mut own = pixel_maps(&fitted.score(train).unwrap(), grid, hw, 2, &loc);
+        let in_sample = (percentile(&mut own, 1.0), percentile(&mut own, 99.0));
+        let (_, saturated) = coverage(&test_maps, in_sample);
+        assert!(saturated > 0.4, "in-sample scale: {saturated} above");
+
+        // The fold split follows the seed, and is a permutation.
+        let order = fold_order(10, Seed(4));
+        assert_eq!(order, fold_order(10, Seed(4)));
+        assert_ne!(order, fold_order(10, Seed(5)));
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! square crops embeds every window of a test image at a stride; a GDE fitted
 //! on the training images' windows scores them; the window scores become pixel
 //! scores (mean over the covering windows, then Gaussian smoothing). The colour
-//! scale of heatmaps is the training pixel scores' low/high percentiles.
+//! scale of heatmaps is the low/high percentiles of held-out training pixel
+//! scores (2-fold cross-fitting of the window GDE over the training images).
 
 mod config;
 mod localize;
@@ -173,43 +174,66 @@ impl CutPasteConfig {
                 reason: format!("{} does not fit {h}x{w} images", loc.patch_size),
             });
         }
-        let net = self.train_network(train, Some(loc.patch_size), seed, run_dir)?;
-        // GDE over every training window at `fit_stride`.
+        let (p, s) = (loc.patch_size, loc.fit_stride);
+        let grid = (localize::positions(h, p, s), localize::positions(w, p, s));
+        if train.len() / 2 * grid.0 * grid.1 < 2 {
+            return Err(Error::InvalidConfig {
+                field: "train",
+                reason: "the held-out heatmap scale needs at least 2 windows in each half \
+                         of the training images"
+                    .into(),
+            });
+        }
+        let net = self.train_network(train, Some(p), seed, run_dir)?;
+        // The training images in the seeded fold order, so that each fold's
+        // windows are a contiguous block of rows.
         let image = c * h * w;
-        let per = localize::positions(h, loc.patch_size, loc.fit_stride)
-            * localize::positions(w, loc.patch_size, loc.fit_stride);
+        let order = localize::fold_order(train.len(), seed.derive(3));
+        let mut shuffled = Vec::with_capacity(train.len() * image);
+        for &i in &order {
+            shuffled.extend_from_slice(&train.data()[i * image..][..image]);
+        }
+        // GDE over every training window at `fit_stride`.
         let mut feats = Vec::new();
-        for img in train.data().chunks_exact(image) {
-            let win = localize::windows(img, [c, h, w], loc.patch_size, loc.fit_stride);
-            feats.extend(net.embed_host(&win, per, [c, loc.patch_size, loc.patch_size])?);
-        }
-        let d = net.backbone.embed_dim();
-        let feats = Matrix::new(feats, train.len() * per, d)?;
+        embed_windows(&net, &shuffled, [c, h, w], p, s, |f, _| {
+            feats.extend(f);
+            Ok(())
+        })?;
+        let feats = Matrix::new(
+            feats,
+            train.len() * grid.0 * grid.1,
+            net.backbone.embed_dim(),
+        )?;
         let gde = self.gde.fit(feats.view())?;
-        // The colour scale: percentiles of the training images' pixel scores,
-        // from the windows just embedded (at `fit_stride`), not a second pass.
-        let scores = gde.score(feats.view())?;
-        let grid = (
-            localize::positions(h, loc.patch_size, loc.fit_stride),
-            localize::positions(w, loc.patch_size, loc.fit_stride),
-        );
-        let mut pixels: Vec<f64> = Vec::with_capacity(train.len() * h * w);
-        for img_scores in scores.chunks_exact(per) {
-            let mut map =
-                localize::upsample(img_scores, grid, (h, w), loc.patch_size, loc.fit_stride);
-            localize::gaussian_smooth(&mut map, (h, w), loc.sigma);
-            pixels.extend(map);
-        }
-        let (lo, hi) = loc.heatmap_percentiles;
-        let low = localize::percentile(&mut pixels, lo);
-        let high = localize::percentile(&mut pixels, hi);
-        let local = Localizer {
+        let (low, high) = localize::held_out_scale(&self.gde, feats.view(), grid, (h, w), loc)?;
+        Ok(Localizer {
             net,
             gde: Box::new(gde),
             scale: (low as f32, high as f32),
-        };
-        Ok(local)
+        })
     }
+}
+
+/// Embeds every `patch` window at `stride` of the `(C, H, W)` images held
+/// contiguously in `images`, a group of images at a time so that a forward pass
+/// sees many windows; `each` gets every group's window features `(k * gh * gw,
+/// D)` and the index of its first image.
+fn embed_windows(
+    net: &Network,
+    images: &[f32],
+    [c, h, w]: [usize; 3],
+    patch: usize,
+    stride: usize,
+    mut each: impl FnMut(Vec<f32>, usize) -> Result<()>,
+) -> Result<()> {
+    let per = localize::positions(h, patch, stride) * localize::positions(w, patch, stride);
+    let group = (train::embed_chunk(c * patch * patch) / per).max(1);
+    for (g, chunk) in images.chunks(group * c * h * w).enumerate() {
+        let win = localize::windows(chunk, [c, h, w], patch, stride);
+        let k = chunk.len() / (c * h * w);
+        each(net.embed_host(&win, k * per, [c, patch, patch])?, g * group)?;
+    }
+    Ok(())
 }
 
 /// The first training image (or its top-left crop), to probe the augmentation.
@@ -232,23 +256,25 @@ struct Localizer {
 }
 
 impl Localizer {
-    /// Smoothed pixel scores `(H, W)` of one image.
-    fn pixel_map(
+    /// Smoothed pixel scores `(n, H, W)`, flattened, of `n` images.
+    fn pixel_maps(
         &self,
-        img: &[f32],
+        images: &[f32],
         chw: [usize; 3],
         loc: &LocalizationConfig,
     ) -> Result<Vec<f64>> {
-        let [c, h, w] = chw;
+        let [_, h, w] = chw;
         let (p, s) = (loc.patch_size, loc.stride);
         let grid = (localize::positions(h, p, s), localize::positions(w, p, s));
-        let win = localize::windows(img, chw, p, s);
-        let feats = self.net.embed_host(&win, grid.0 * grid.1, [c, p, p])?;
-        let feats = MatrixView::new(&feats, grid.0 * grid.1, self.net.backbone.embed_dim())?;
-        let scores = self.gde.score(feats)?;
-        let mut map = localize::upsample(&scores, grid, (h, w), p, s);
-        localize::gaussian_smooth(&mut map, (h, w), loc.sigma);
-        Ok(map)
+        let d = self.net.backbone.embed_dim();
+        let mut maps = Vec::with_capacity(images.len() / chw[0]);
+        embed_windows(&self.net, images, chw, p, s, |feats, _| {
+            let rows = feats.len() / d;
+            let scores = self.gde.score(MatrixView::new(&feats, rows, d)?)?;
+            maps.extend(localize::pixel_maps(&scores, grid, (h, w), s, loc));
+            Ok(())
+        })?;
+        Ok(maps)
     }
 }
 
@@ -337,14 +363,10 @@ impl Detector for CutPasteDetector {
         };
         let x = images(x)?;
         self.check(&x)?;
-        let [c, h, w] = self.shape;
-        let mut maps = Vec::with_capacity(x.len() * h * w);
-        for img in x.data().chunks_exact(c * h * w) {
-            let map = local.pixel_map(img, self.shape, &self.config.localization)?;
-            maps.extend(map.into_iter().map(|v| v as f32));
-        }
+        let [_, h, w] = self.shape;
+        let maps = local.pixel_maps(x.data(), self.shape, &self.config.localization)?;
         Ok(Some(AnomalyMaps {
-            maps,
+            maps: maps.into_iter().map(|v| v as f32).collect(),
             shape: [x.len(), h, w],
             scale: local.scale,
         }))

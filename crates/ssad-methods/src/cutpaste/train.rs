@@ -14,8 +14,17 @@ use crate::error::Result;
 /// torchvision's ImageNet `Normalize` constants.
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// Images (or windows) per forward pass when embedding: bounds activation memory.
-pub(crate) const EMBED_CHUNK: usize = 64;
+/// Input values per forward pass when embedding, 64 images of 3×256×256: it
+/// bounds activation memory, while small windows still go through in large
+/// batches (a forward pass has a fixed cost that 64 small windows do not pay off).
+const EMBED_BUDGET: usize = 64 * 3 * 256 * 256;
+/// Most images (or windows) per forward pass.
+const EMBED_MAX: usize = 1024;
+
+/// Images (or windows) of `len` values each per forward pass when embedding.
+pub(crate) fn embed_chunk(len: usize) -> usize {
+    (EMBED_BUDGET / len.max(1)).clamp(1, EMBED_MAX)
+}
 
 /// Encoder plus MLP head, with their variables.
 pub(crate) struct Network {
@@ -71,7 +80,7 @@ impl Network {
     pub fn embed_host(&self, data: &[f32], n: usize, chw: [usize; 3]) -> Result<Vec<f32>> {
         let image = chw.iter().product::<usize>();
         let mut out = Vec::with_capacity(n * self.backbone.embed_dim());
-        for chunk in data[..n * image].chunks(EMBED_CHUNK * image) {
+        for chunk in data[..n * image].chunks(embed_chunk(image) * image) {
             let rows = chunk.len() / image;
             let x = Tensor::from_slice(chunk, (rows, chw[0], chw[1], chw[2]), &Device::Cpu)?;
             out.extend(self.embed(&x)?.flatten_all()?.to_vec1::<f32>()?);
