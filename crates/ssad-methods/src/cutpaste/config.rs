@@ -22,8 +22,8 @@ pub struct LocalizationConfig {
     pub patch_size: usize,
     /// Step between scored windows, in pixels: 4.
     pub stride: usize,
-    /// Step between the training images' windows the patch GDE is fitted on
-    /// (and the heatmap scale is read from): 4, the test stride.
+    /// Step between the training images' windows the patch GDE is fitted on:
+    /// 4, the test stride.
     pub fit_stride: usize,
     /// Standard deviation of the Gaussian smoothing of the pixel map: 4.
     pub sigma: f64,
@@ -33,8 +33,8 @@ pub struct LocalizationConfig {
     pub batch_size: Option<usize>,
     /// Percentiles of the training pixel scores mapped to the ends of the
     /// heatmap colour scale: `(1, 99)`. The scores are held out: 2-fold
-    /// cross-fitting of the window GDE over the training images, so that the
-    /// scale matches what unseen normal images get.
+    /// cross-fitting of the window GDE over the training images, maps at the
+    /// test `stride`, so that the scale matches what unseen normal images get.
     pub heatmap_percentiles: (f64, f64),
 }
 

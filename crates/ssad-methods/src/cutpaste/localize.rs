@@ -162,33 +162,53 @@ pub(crate) fn fold_order(n: usize, seed: Seed) -> Vec<usize> {
     order
 }
 
+/// `n` images' window features, image by image: `per` rows each.
+pub(crate) struct ImageWindows<'a> {
+    /// `(n * per, D)` features.
+    pub feats: MatrixView<'a>,
+    /// Windows per image.
+    pub per: usize,
+}
+
+impl<'a> ImageWindows<'a> {
+    /// The rows of the first `n / 2` images and those of the rest.
+    fn halves(&self) -> Result<[MatrixView<'a>; 2]> {
+        let d = self.feats.cols();
+        let rows = self.feats.rows() / self.per / 2 * self.per;
+        let (first, second) = self.feats.as_slice().split_at(rows * d);
+        Ok([
+            MatrixView::new(first, rows, d)?,
+            MatrixView::new(second, self.feats.rows() - rows, d)?,
+        ])
+    }
+}
+
 /// The heatmap colour scale `(low, high)`: the configured percentiles of
 /// held-out pixel scores, by 2-fold cross-fitting over the training images.
 ///
-/// `feats` holds `gh * gw` window features (at `loc.fit_stride`) per image,
-/// image by image, in [`fold_order`]: a GDE fitted on the windows of one half
-/// of the images scores the other half's windows, and the other way round; the
-/// pooled pixel maps give the percentiles. The scale must not come from the
-/// GDE's own training windows: their in-sample distances are smaller than any
-/// unseen normal image's, so every test map would saturate the colour scale.
+/// `fit` holds the training images' windows at `loc.fit_stride` (what the
+/// window GDE is fitted on), `score` the same images' windows at `loc.stride`
+/// on a `grid` (what a test image's map is made of; the same windows when the
+/// strides agree), both in [`fold_order`]: a GDE fitted on one half of the
+/// images' `fit` windows scores the other half's `score` windows, and the
+/// other way round; the pooled pixel maps give the percentiles. The scale must
+/// not come from the GDE's own training windows: their in-sample distances are
+/// smaller than any unseen normal image's, so every test map would saturate
+/// the colour scale.
 pub(crate) fn held_out_scale(
     gde: &GdeConfig,
-    feats: MatrixView<'_>,
+    fit: ImageWindows<'_>,
+    score: ImageWindows<'_>,
     grid: (usize, usize),
     hw: (usize, usize),
     loc: &LocalizationConfig,
 ) -> Result<(f64, f64)> {
-    let per = grid.0 * grid.1;
-    let d = feats.cols();
-    let n = feats.rows() / per;
-    let split = n / 2 * per * d;
-    let (first, second) = feats.as_slice().split_at(split);
-    let first = MatrixView::new(first, split / d, d)?;
-    let second = MatrixView::new(second, feats.rows() - split / d, d)?;
-    let mut pixels = Vec::with_capacity(n * hw.0 * hw.1);
-    for (fit, held_out) in [(second, first), (first, second)] {
-        let scores = gde.fit(fit)?.score(held_out)?;
-        pixels.extend(pixel_maps(&scores, grid, hw, loc.fit_stride, loc));
+    let [fit_a, fit_b] = fit.halves()?;
+    let [score_a, score_b] = score.halves()?;
+    let mut pixels = Vec::with_capacity(score.feats.rows() / score.per * hw.0 * hw.1);
+    for (train, held_out) in [(fit_b, score_a), (fit_a, score_b)] {
+        let scores = gde.fit(train)?.score(held_out)?;
+        pixels.extend(pixel_maps(&scores, grid, hw, loc.stride, loc));
     }
     let (lo, hi) = loc.heatmap_percentiles;
     Ok((percentile(&mut pixels, lo), percentile(&mut pixels, hi)))
@@ -320,6 +340,7 @@ mod tests {
     fn held_out_scale_covers_unseen_normal_images() {
         let loc = LocalizationConfig {
             patch_size: 6,
+            stride: 2,
             fit_stride: 2,
             sigma: 1.0,
             ..LocalizationConfig::default()
@@ -335,7 +356,8 @@ mod tests {
         let test = MatrixView::new(&test, 40 * per, d).unwrap();
         let test_maps = pixel_maps(&fitted.score(test).unwrap(), grid, hw, 2, &loc);
 
-        let scale = held_out_scale(&gde, train, grid, hw, &loc).unwrap();
+        let windows = || ImageWindows { feats: train, per };
+        let scale = held_out_scale(&gde, windows(), windows(), grid, hw, &loc).unwrap();
         assert!(scale.0 < scale.1, "{scale:?}");
         let (inside, above) = coverage(&test_maps, scale);
         assert!(

@@ -194,18 +194,45 @@ impl CutPasteConfig {
             shuffled.extend_from_slice(&train.data()[i * image..][..image]);
         }
         // GDE over every training window at `fit_stride`.
-        let mut feats = Vec::new();
-        embed_windows(&net, &shuffled, [c, h, w], p, s, |f, _| {
-            feats.extend(f);
-            Ok(())
-        })?;
-        let feats = Matrix::new(
-            feats,
-            train.len() * grid.0 * grid.1,
-            net.backbone.embed_dim(),
+        let d = net.backbone.embed_dim();
+        let collect = |stride| {
+            let mut feats = Vec::new();
+            embed_windows(&net, &shuffled, [c, h, w], p, stride, |f, _| {
+                feats.extend(f);
+                Ok(())
+            })?;
+            Result::Ok(feats)
+        };
+        let fit = collect(s)?;
+        let per = grid.0 * grid.1;
+        let fit = MatrixView::new(&fit, train.len() * per, d)?;
+        let gde = self.gde.fit(fit)?;
+        // The scale from maps at the test stride: a GDE fitted at a coarser
+        // `fit_stride` scores the windows between its own grid's higher.
+        let test_grid = (
+            localize::positions(h, p, loc.stride),
+            localize::positions(w, p, loc.stride),
+        );
+        let score_feats = if loc.stride == s {
+            None
+        } else {
+            Some(collect(loc.stride)?)
+        };
+        let score = match &score_feats {
+            None => fit,
+            Some(f) => MatrixView::new(f, f.len() / d, d)?,
+        };
+        let (low, high) = localize::held_out_scale(
+            &self.gde,
+            localize::ImageWindows { feats: fit, per },
+            localize::ImageWindows {
+                feats: score,
+                per: test_grid.0 * test_grid.1,
+            },
+            test_grid,
+            (h, w),
+            loc,
         )?;
-        let gde = self.gde.fit(feats.view())?;
-        let (low, high) = localize::held_out_scale(&self.gde, feats.view(), grid, (h, w), loc)?;
         Ok(Localizer {
             net,
             gde: Box::new(gde),
