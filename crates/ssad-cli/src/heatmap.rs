@@ -2,8 +2,8 @@
 //! image under a colour map of its pixel anomaly scores.
 //!
 //! Colours use the detector's scale fitted on training images (low/high
-//! percentiles of the training pixel scores), never the image's own range, so
-//! that a normal image stays blue and colours compare across images.
+//! percentiles of held-out training pixel scores), never the image's own
+//! range, so that a normal image stays blue and colours compare across images.
 
 use std::path::Path;
 

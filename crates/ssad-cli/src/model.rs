@@ -218,7 +218,7 @@ fn write_heatmaps(detector: &dyn ssad_methods::Detector, data: &Data, dir: &Path
     };
     crate::heatmap::write(dir, pixels, *shape, names, &maps)?;
     eprintln!(
-        "wrote {} heatmaps to {} (colour scale {:.4} .. {:.4} from the training pixel scores)",
+        "wrote {} heatmaps to {} (colour scale {:.4} .. {:.4} from held-out training pixel scores)",
         names.len(),
         dir.display(),
         maps.scale.0,

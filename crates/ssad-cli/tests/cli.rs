@@ -804,3 +804,62 @@ fn baselines_fit_score_eval_on_a_csv_and_an_image_folder() {
         assert!(listing.contains(name), "{name} not in {listing}");
     }
 }
+
+#[test]
+fn cutpaste_heatmaps_of_an_image_folder() {
+    let f = Files::new();
+    let folder = f.root.join("bottles");
+    std::fs::create_dir(&folder).unwrap();
+    let mut rng = Seed(11).rng(Stream::Other(0), 0, 0);
+    for i in 0..8 {
+        let img = image::RgbImage::from_fn(32, 32, |_, _| {
+            image::Rgb(std::array::from_fn(|_| rng.random_range(60u8..200)))
+        });
+        img.save(folder.join(format!("img{i}.png"))).unwrap();
+    }
+    let folder = folder.to_str().unwrap().to_string();
+    // A tiny binary CutPaste with its patch model: 16-px windows at stride 4,
+    // its GDE fitted on those at stride 8.
+    let config = f.path("cutpaste.json");
+    std::fs::write(
+        &config,
+        r#"{"task": "binary", "backbone": {"kind": "small32"}, "head_layers": 1,
+            "head_dim": 8, "embed_dim": 4, "steps": 2, "batch_size": 4,
+            "localization": {"patch_size": 16, "stride": 4, "fit_stride": 8,
+                             "steps": 2, "batch_size": 4}}"#,
+    )
+    .unwrap();
+    let (model, scores, maps) = (f.path("cutpaste"), f.path("cp.csv"), f.root.join("maps"));
+    ok(&[
+        "fit", "--method", "cutpaste", "--quiet", "--config", &config, "--data", &folder, "--out",
+        &model,
+    ]);
+    let out = ssad(&[
+        "score",
+        "--model",
+        &model,
+        "--data",
+        &folder,
+        "--out",
+        &scores,
+        "--heatmaps",
+        maps.to_str().unwrap(),
+    ]);
+    let printed =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("wrote 8 heatmaps"), "{printed}");
+    let (_, rows) = read_scores(&scores);
+    assert_eq!(rows.len(), 8);
+    for i in 0..8 {
+        let png = image::open(maps.join(format!("img{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        // The image, a 4-px gap, the overlay.
+        assert_eq!(png.dimensions(), (2 * 32 + 4, 32));
+        let original = image::open(Path::new(&folder).join(format!("img{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(png.get_pixel(5, 7), original.get_pixel(5, 7));
+    }
+}
