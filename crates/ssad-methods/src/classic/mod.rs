@@ -87,10 +87,4 @@ pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
     Ok(Box::new(ClassicDetector { config, fitted }))
 }
 
-pub(crate) fn from_json(value: serde_json::Value) -> Result<Box<dyn Method>> {
-    Ok(Box::new(persist::parse::<ClassicConfig>(value, None)?))
-}
-
-pub(crate) fn default_method() -> Box<dyn Method> {
-    Box::new(ClassicConfig::default())
-}
+impl crate::registry::MethodConfig for ClassicConfig {}

@@ -244,12 +244,8 @@ pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
     }))
 }
 
-pub(crate) fn from_json(value: serde_json::Value) -> Result<Box<dyn Method>> {
-    let config: DeepSvddConfig = persist::parse(value, None)?;
-    config.validate()?;
-    Ok(Box::new(config))
-}
-
-pub(crate) fn default_method() -> Box<dyn Method> {
-    Box::new(DeepSvddConfig::default())
+impl crate::registry::MethodConfig for DeepSvddConfig {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
 }

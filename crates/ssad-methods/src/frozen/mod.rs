@@ -180,10 +180,4 @@ pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
     }))
 }
 
-pub(crate) fn from_json(value: serde_json::Value) -> Result<Box<dyn Method>> {
-    Ok(Box::new(persist::parse::<FrozenConfig>(value, None)?))
-}
-
-pub(crate) fn default_method() -> Box<dyn Method> {
-    Box::new(FrozenConfig::default())
-}
+impl crate::registry::MethodConfig for FrozenConfig {}

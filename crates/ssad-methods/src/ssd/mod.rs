@@ -86,12 +86,8 @@ pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
     }))
 }
 
-pub(crate) fn from_json(value: serde_json::Value) -> Result<Box<dyn Method>> {
-    let config: SsdConfig = persist::parse(value, None)?;
-    config.validate()?;
-    Ok(Box::new(config))
-}
-
-pub(crate) fn default_method() -> Box<dyn Method> {
-    Box::new(SsdConfig::default())
+impl crate::registry::MethodConfig for SsdConfig {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
 }

@@ -320,12 +320,8 @@ pub(crate) fn load<V: Variant>(dir: &Path) -> Result<Box<dyn Detector>> {
     }))
 }
 
-pub(crate) fn from_json<V: Variant>(value: serde_json::Value) -> Result<Box<dyn Method>> {
-    let config: TransformClassifierConfig<V> = persist::parse(value, None)?;
-    config.validate()?;
-    Ok(Box::new(config))
-}
-
-pub(crate) fn default_method<V: Variant>() -> Box<dyn Method> {
-    Box::new(TransformClassifierConfig::<V>::default())
+impl<V: Variant> crate::registry::MethodConfig for TransformClassifierConfig<V> {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
 }
