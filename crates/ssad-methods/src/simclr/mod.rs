@@ -27,6 +27,7 @@ use crate::detector::{Detector, Method};
 use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::persist;
+use crate::registry::MethodConfig;
 use pretrain::{Encoder, HeadKind, Images, PairSource, Pretrain, SimclrObjective, WEIGHTS_FILE};
 
 /// Registry name.
@@ -173,27 +174,32 @@ pub(crate) fn load_scorer(dir: &Path, encoder: &Encoder) -> Result<Box<dyn Fitte
     Ok(scorer)
 }
 
-/// Loads a detector saved by a fitted [`SimclrConfig`].
-pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
-    let header = persist::read_header_of(dir, NAME)?;
-    let config: SimclrConfig = persist::parse(header.config.clone(), Some(dir))?;
+/// Loads an [`EncoderDetector`] that method `name` (`simclr` or `ssd`) saved;
+/// `encoder_of` reads the backbone and projection width from its config `C`.
+pub(crate) fn load_encoder_detector<C: MethodConfig>(
+    dir: &Path,
+    name: &'static str,
+    encoder_of: fn(&C) -> (&BackboneConfig, usize),
+) -> Result<Box<dyn Detector>> {
+    let header = persist::read_header_of(dir, name)?;
+    let config: C = persist::parse(header.config.clone(), Some(dir))?;
     let fitted: Fitted = persist::parse(header.fitted, Some(dir))?;
-    config.validate()?;
-    let encoder = load_encoder(
-        dir,
-        &config.backbone,
-        fitted.shape,
-        config.proj_dim,
-        HeadKind::Projection,
-    )?;
+    config.check()?;
+    let (backbone, proj_dim) = encoder_of(&config);
+    let encoder = load_encoder(dir, backbone, fitted.shape, proj_dim, HeadKind::Projection)?;
     let scorer = load_scorer(dir, &encoder)?;
     Ok(Box::new(EncoderDetector {
-        method: NAME,
+        method: name,
         config: header.config,
         shape: fitted.shape,
         encoder,
         scorer,
     }))
+}
+
+/// Loads a detector saved by a fitted [`SimclrConfig`].
+pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
+    load_encoder_detector::<SimclrConfig>(dir, NAME, |c| (&c.backbone, c.proj_dim))
 }
 
 impl crate::registry::MethodConfig for SimclrConfig {

@@ -17,8 +17,8 @@ use crate::detector::{Detector, Method};
 use crate::error::Result;
 use crate::input::Input;
 use crate::persist;
-use crate::simclr::pretrain::{HeadKind, Images};
-use crate::simclr::{load_encoder, load_scorer, train_encoder, EncoderDetector, Fitted};
+use crate::simclr::pretrain::Images;
+use crate::simclr::{load_encoder_detector, train_encoder, EncoderDetector};
 
 /// Registry name.
 pub(crate) const NAME: &str = "ssd";
@@ -65,25 +65,7 @@ impl Method for SsdConfig {
 
 /// Loads a detector saved by a fitted [`SsdConfig`].
 pub(crate) fn load(dir: &Path) -> Result<Box<dyn Detector>> {
-    let header = persist::read_header_of(dir, NAME)?;
-    let config: SsdConfig = persist::parse(header.config.clone(), Some(dir))?;
-    let fitted: Fitted = persist::parse(header.fitted, Some(dir))?;
-    config.validate()?;
-    let encoder = load_encoder(
-        dir,
-        &config.backbone,
-        fitted.shape,
-        config.proj_dim,
-        HeadKind::Projection,
-    )?;
-    let scorer = load_scorer(dir, &encoder)?;
-    Ok(Box::new(EncoderDetector {
-        method: NAME,
-        config: header.config,
-        shape: fitted.shape,
-        encoder,
-        scorer,
-    }))
+    load_encoder_detector::<SsdConfig>(dir, NAME, |c| (&c.backbone, c.proj_dim))
 }
 
 impl crate::registry::MethodConfig for SsdConfig {
