@@ -5,7 +5,7 @@
 use rand::Rng;
 use ssad_core::{Matrix, Seed, Stream};
 use ssad_methods::{
-    load, method, ClassicConfig, Error, GoadConfig, ImageBatch, Input, Method, REGISTRY,
+    load, method, ClassicConfig, Detector, Error, GoadConfig, ImageBatch, Input, Method, REGISTRY,
 };
 use ssad_scorers::ScorerConfig;
 
@@ -275,77 +275,90 @@ fn images(n: usize, seed: u64) -> Vec<f32> {
     (0..n * 64).map(|_| rng.random_range(0.0f32..1.0)).collect()
 }
 
+/// The checks every image method passes: finite scores of the right length,
+/// same seed gives the same scores and another seed other ones, the config
+/// rebuilds through the registry, save/load gives the same scores, and NaN,
+/// empty and tabular input are typed errors. Returns the fitted detector, saved in `folder`.
+fn check_image_method(
+    m: &dyn Method,
+    train: ImageBatch,
+    test: &[f32],
+    test_shape: [usize; 4],
+    folder: &std::path::Path,
+    label: &str,
+) -> Box<dyn Detector> {
+    let test_batch = ImageBatch::new(test, test_shape).unwrap();
+    let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
+    assert_eq!(fitted.method(), m.name());
+    let scores = fitted.score(Input::Images(test_batch)).unwrap();
+    assert_eq!(scores.len(), test_shape[0], "{label}");
+    assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
+    let again = m.fit(Input::Images(train), Seed(3)).unwrap();
+    assert_eq!(
+        again.score(Input::Images(test_batch)).unwrap(),
+        scores,
+        "{label}: same seed"
+    );
+    let other = m.fit(Input::Images(train), Seed(4)).unwrap();
+    assert_ne!(
+        other.score(Input::Images(test_batch)).unwrap(),
+        scores,
+        "{label}: other seed"
+    );
+
+    let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
+    assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
+    fitted.save(folder).unwrap();
+    let loaded = load(folder).unwrap();
+    assert_eq!(loaded.method(), m.name());
+    assert_eq!(
+        loaded.score(Input::Images(test_batch)).unwrap(),
+        scores,
+        "{label}: reload"
+    );
+
+    let mut nan = test.to_vec();
+    nan[5] = f32::NAN;
+    let nan = ImageBatch::new(&nan, test_shape).unwrap();
+    assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
+    assert!(
+        m.fit(Input::Images(nan), Seed(3)).is_err(),
+        "{label}: NaN fit"
+    );
+    let empty = ImageBatch::new(&[], [0, test_shape[1], test_shape[2], test_shape[3]]).unwrap();
+    assert!(
+        fitted.score(Input::Images(empty)).is_err(),
+        "{label}: empty"
+    );
+    assert!(
+        m.fit(Input::Images(empty), Seed(3)).is_err(),
+        "{label}: empty fit"
+    );
+    let err = fitted.score(Input::from(&data(4, 0)));
+    assert!(
+        matches!(err, Err(Error::InputKind { .. })),
+        "{label}: {err:?}"
+    );
+    fitted
+}
+
 #[test]
 fn contrastive_image_methods_conform() {
     let (train, test) = (images(12, 0), images(5, 1));
     let train = ImageBatch::new(&train, [12, 1, 8, 8]).unwrap();
-    let test_batch = ImageBatch::new(&test, [5, 1, 8, 8]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for m in contrastive_methods() {
         let label = m.name();
-        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(fitted.method(), m.name());
-        let scores = fitted.score(Input::Images(test_batch)).unwrap();
-        assert_eq!(scores.len(), 5, "{label}");
-        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
-        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(
-            again.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: same seed"
-        );
-        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
-        assert_ne!(
-            other.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: other seed"
-        );
-
-        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
-        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
-
         let folder = dir.path().join(label);
-        fitted.save(&folder).unwrap();
-        let loaded = load(&folder).unwrap();
-        assert_eq!(loaded.method(), m.name());
-        assert_eq!(
-            loaded.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: reload"
-        );
-
-        // Wrong image size, NaN, no image and tabular input are typed errors.
+        let fitted = check_image_method(&*m, train, &test, [5, 1, 8, 8], &folder, label);
         let small = vec![0.5f32; 2 * 36];
         let small = ImageBatch::new(&small, [2, 1, 6, 6]).unwrap();
         assert!(
             fitted.score(Input::Images(small)).is_err(),
             "{label}: shape"
         );
-        let mut nan = test.clone();
-        nan[7] = f32::NAN;
-        let nan = ImageBatch::new(&nan, [5, 1, 8, 8]).unwrap();
-        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
-        assert!(
-            m.fit(Input::Images(nan), Seed(3)).is_err(),
-            "{label}: NaN fit"
-        );
-        let empty = ImageBatch::new(&[], [0, 1, 8, 8]).unwrap();
-        assert!(
-            fitted.score(Input::Images(empty)).is_err(),
-            "{label}: empty"
-        );
-        assert!(
-            m.fit(Input::Images(empty), Seed(3)).is_err(),
-            "{label}: empty fit"
-        );
-        let table = data(4, 0);
-        let err = fitted.score(Input::from(&table));
-        assert!(
-            matches!(err, Err(Error::InputKind { .. })),
-            "{label}: {err:?}"
-        );
         assert!(matches!(
-            m.fit(Input::from(&table), Seed(3)),
+            m.fit(Input::from(&data(4, 0)), Seed(3)),
             Err(Error::InputKind { .. })
         ));
         // A truncated weight file is a typed error.
@@ -439,36 +452,9 @@ fn image_baselines_conform() {
         let side = if label == "deep_svdd" { 28 } else { 8 };
         let (train, test) = (noise_images(11, side, 0), noise_images(4, side, 1));
         let train = ImageBatch::new(&train, [11, 1, side, side]).unwrap();
-        let test_batch = ImageBatch::new(&test, [4, 1, side, side]).unwrap();
-        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(fitted.method(), label);
-        let scores = fitted.score(Input::Images(test_batch)).unwrap();
-        assert_eq!(scores.len(), 4, "{label}");
-        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
-        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(
-            again.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}"
-        );
-        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
-        assert_ne!(
-            other.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}"
-        );
-
-        let rebuilt = method(label, Some(m.config_json().unwrap())).unwrap();
-        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
         let folder = dir.path().join(label);
-        fitted.save(&folder).unwrap();
-        let loaded = load(&folder).unwrap();
-        assert_eq!(
-            loaded.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: reload"
-        );
-
+        let shape = [4, 1, side, side];
+        let fitted = check_image_method(&*m, train, &test, shape, &folder, label);
         let wide = noise_images(2, side, 2).repeat(3);
         let wide = ImageBatch::new(&wide, [2, 3, side, side]).unwrap();
         let err = fitted.score(Input::Images(wide));
@@ -476,28 +462,10 @@ fn image_baselines_conform() {
             matches!(err, Err(Error::ImageShape { .. })),
             "{label}: {err:?}"
         );
-        let mut nan = test.clone();
-        nan[5] = f32::INFINITY;
-        let nan = ImageBatch::new(&nan, [4, 1, side, side]).unwrap();
-        assert!(
-            fitted.score(Input::Images(nan)).is_err(),
-            "{label}: NaN score"
-        );
-        assert!(
-            m.fit(Input::Images(nan), Seed(3)).is_err(),
-            "{label}: NaN fit"
-        );
-        let none = ImageBatch::new(&[], [0, 1, side, side]).unwrap();
-        assert!(fitted.score(Input::Images(none)).is_err(), "{label}: empty");
-        assert!(
-            m.fit(Input::Images(none), Seed(3)).is_err(),
-            "{label}: empty fit"
-        );
-        let err = fitted.score(Input::from(&data(3, 0)));
-        assert!(
-            matches!(err, Err(Error::InputKind { .. })),
-            "{label}: {err:?}"
-        );
+        let mut inf = test.clone();
+        inf[5] = f32::INFINITY;
+        let inf = ImageBatch::new(&inf, shape).unwrap();
+        assert!(fitted.score(Input::Images(inf)).is_err(), "{label}: Inf");
     }
     // Frozen features are image-only.
     let err = image_baselines()[0].fit(Input::from(&data(8, 0)), Seed(0));
@@ -697,7 +665,6 @@ fn transform_methods() -> Vec<Box<dyn Method>> {
 fn transformation_classifiers_conform() {
     let (train, test) = (gray_images(12, 0), gray_images(5, 1));
     let train = ImageBatch::new(&train, [12, 1, 8, 8]).unwrap();
-    let test_batch = ImageBatch::new(&test, [5, 1, 8, 8]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let all = transform_methods();
     for entry in ["rotnet", "geom", "goad-images"] {
@@ -706,38 +673,9 @@ fn transformation_classifiers_conform() {
     }
     for (i, m) in all.into_iter().enumerate() {
         let label = format!("{} {}", m.name(), m.config_json().unwrap());
-        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(fitted.method(), m.name());
-        let scores = fitted.score(Input::Images(test_batch)).unwrap();
-        assert_eq!(scores.len(), 5, "{label}");
-        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
-        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(
-            again.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: same seed"
-        );
-        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
-        assert_ne!(
-            other.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: other seed"
-        );
-
-        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
-        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
-
         let folder = dir.path().join(format!("transform-{i}"));
-        fitted.save(&folder).unwrap();
-        let loaded = load(&folder).unwrap();
-        assert_eq!(loaded.method(), m.name());
-        assert_eq!(
-            loaded.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: reload"
-        );
-
-        // Wrong size or channels, NaN, no image and tabular input are typed errors.
+        let fitted = check_image_method(&*m, train, &test, [5, 1, 8, 8], &folder, &label);
+        // Wrong size or channels are typed errors.
         let small = vec![0.5f32; 2 * 36];
         let small = ImageBatch::new(&small, [2, 1, 6, 6]).unwrap();
         let err = fitted.score(Input::Images(small));
@@ -752,31 +690,8 @@ fn transformation_classifiers_conform() {
             matches!(err, Err(Error::ImageShape { .. })),
             "{label}: {err:?}"
         );
-        let mut nan = test.clone();
-        nan[7] = f32::NAN;
-        let nan = ImageBatch::new(&nan, [5, 1, 8, 8]).unwrap();
-        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
-        assert!(
-            m.fit(Input::Images(nan), Seed(3)).is_err(),
-            "{label}: NaN fit"
-        );
-        let empty = ImageBatch::new(&[], [0, 1, 8, 8]).unwrap();
-        assert!(
-            fitted.score(Input::Images(empty)).is_err(),
-            "{label}: empty"
-        );
-        assert!(
-            m.fit(Input::Images(empty), Seed(3)).is_err(),
-            "{label}: empty fit"
-        );
-        let table = data(4, 0);
-        let err = fitted.score(Input::from(&table));
-        assert!(
-            matches!(err, Err(Error::InputKind { .. })),
-            "{label}: {err:?}"
-        );
         assert!(matches!(
-            m.fit(Input::from(&table), Seed(3)),
+            m.fit(Input::from(&data(4, 0)), Seed(3)),
             Err(Error::InputKind { .. })
         ));
         // Another method's loader refuses the folder; a truncated weight file is an error.
@@ -930,39 +845,15 @@ fn rgb_images(n: usize, seed: u64) -> Vec<f32> {
 fn cutpaste_conforms() {
     let (train, test) = (rgb_images(8, 0), rgb_images(3, 1));
     let train = ImageBatch::new(&train, [8, 3, 32, 32]).unwrap();
-    let test_batch = ImageBatch::new(&test, [3, 3, 32, 32]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (i, m) in cutpaste_methods().into_iter().enumerate() {
         let label = format!("{}", m.config_json().unwrap()["task"]);
-        let fitted = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(fitted.method(), "cutpaste");
-        let scores = fitted.score(Input::Images(test_batch)).unwrap();
-        assert_eq!(scores.len(), 3, "{label}");
-        assert!(scores.iter().all(|s| s.is_finite()), "{label}: {scores:?}");
-        let maps = fitted.anomaly_maps(Input::Images(test_batch)).unwrap();
-        let again = m.fit(Input::Images(train), Seed(3)).unwrap();
-        assert_eq!(
-            again.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: same seed"
-        );
-        let other = m.fit(Input::Images(train), Seed(4)).unwrap();
-        assert_ne!(
-            other.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: other seed"
-        );
-
-        let rebuilt = method(m.name(), Some(m.config_json().unwrap())).unwrap();
-        assert_eq!(rebuilt.config_json().unwrap(), m.config_json().unwrap());
         let folder = dir.path().join(format!("cutpaste-{i}"));
-        fitted.save(&folder).unwrap();
+        let shape = [3, 3, 32, 32];
+        let fitted = check_image_method(&*m, train, &test, shape, &folder, &label);
+        let test_batch = ImageBatch::new(&test, shape).unwrap();
+        let maps = fitted.anomaly_maps(Input::Images(test_batch)).unwrap();
         let loaded = load(&folder).unwrap();
-        assert_eq!(
-            loaded.score(Input::Images(test_batch)).unwrap(),
-            scores,
-            "{label}: reload"
-        );
         assert_eq!(
             loaded.anomaly_maps(Input::Images(test_batch)).unwrap(),
             maps,
@@ -978,32 +869,12 @@ fn cutpaste_conforms() {
             (1, None) => {}
             (_, maps) => panic!("{label}: maps {maps:?}"),
         }
-
-        // Wrong size, NaN, no image and tabular input are typed errors.
+        // A wrong image size is a typed error.
         let small = vec![0.5f32; 2 * 3 * 16 * 16];
         let small = ImageBatch::new(&small, [2, 3, 16, 16]).unwrap();
         let err = fitted.score(Input::Images(small));
         assert!(
             matches!(err, Err(Error::ImageShape { .. })),
-            "{label}: {err:?}"
-        );
-        let mut nan = test.clone();
-        nan[7] = f32::NAN;
-        let nan = ImageBatch::new(&nan, [3, 3, 32, 32]).unwrap();
-        assert!(fitted.score(Input::Images(nan)).is_err(), "{label}: NaN");
-        assert!(
-            m.fit(Input::Images(nan), Seed(3)).is_err(),
-            "{label}: NaN fit"
-        );
-        let empty = ImageBatch::new(&[], [0, 3, 32, 32]).unwrap();
-        assert!(
-            fitted.score(Input::Images(empty)).is_err(),
-            "{label}: empty"
-        );
-        let table = data(4, 0);
-        let err = fitted.score(Input::from(&table));
-        assert!(
-            matches!(err, Err(Error::InputKind { .. })),
             "{label}: {err:?}"
         );
         if i == 0 {
