@@ -40,8 +40,14 @@ enum Command {
 }
 
 /// The workspace root, whatever directory the xtask is run from.
+///
+/// `cargo run` sets `CARGO_MANIFEST_DIR` for the process it starts; that comes
+/// first, so two checkouts sharing one target directory (whose xtask binary
+/// bakes in the path of whichever built it last) each see their own tree.
 pub fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
