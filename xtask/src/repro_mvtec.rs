@@ -55,6 +55,8 @@ struct Setting {
     /// Merged over every variant's config.
     config: Option<toml::Value>,
     seeds: Option<u64>,
+    /// Labels of the variants this setting runs; every variant when absent.
+    variants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,9 +216,9 @@ pub(super) fn run(args: &ReproArgs, text: &str, data_root: &Path) -> Result<()> 
         .join("target")
         .join("repro-models")
         .join(format!("{}{suffix}", args.spec));
-    if resize.is_some() {
-        write_pngs(&models.join("test-images"), &test, &category)?;
-    }
+    // Also at full size: one flat folder named `<defect>_<file>`, which the
+    // category's nested `test/<defect>/` layout is not.
+    write_pngs(&models.join("test-images"), &test, &category)?;
     let setting_label = setting.map_or("paper".to_string(), |(n, s)| {
         s.label.clone().unwrap_or_else(|| n.to_string())
     });
@@ -225,7 +227,55 @@ pub(super) fn run(args: &ReproArgs, text: &str, data_root: &Path) -> Result<()> 
         train.n, test.n, train.side.0, train.side.1
     );
     let mut rows = Vec::new();
-    for variant in &spec.variants {
+    let only = setting.and_then(|(_, s)| s.variants.as_ref());
+    if let Some(labels) = only {
+        if let Some(l) = labels
+            .iter()
+            .find(|l| !spec.variants.iter().any(|v| &v.label == *l))
+        {
+            bail!("the setting names variant `{l}`, which the spec does not have");
+        }
+    }
+    // The table is rewritten after every variant, so that a run stopped
+    // part-way keeps the rows it finished.
+    let write = |rows: &[Value]| -> Result<()> {
+        let out_dir = args
+            .out_dir
+            .clone()
+            .unwrap_or_else(|| project_root().join("docs").join("results"));
+        std::fs::create_dir_all(&out_dir)?;
+        let stem = format!("{}{suffix}", args.spec);
+        let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+        let report = json!({
+            "spec": args.spec,
+            "title": spec.title,
+            "protocol": spec.protocol,
+            "paper_source": spec.paper_source,
+            "category": name,
+            "setting": setting_label,
+            "image_side": [train.side.0, train.side.1],
+            "train_images": train.n,
+            "test_images": test.n,
+            "seeds": seeds,
+            "rayon_threads": threads,
+            "load_average": proc_field("/proc/loadavg", ""),
+            "peak_rss": proc_field("/proc/self/status", "VmHWM:"),
+            "notes": spec.notes,
+            "rows": rows,
+        });
+        std::fs::write(
+            out_dir.join(format!("{stem}.json")),
+            serde_json::to_vec_pretty(&report)?,
+        )?;
+        std::fs::write(out_dir.join(format!("{stem}.md")), markdown(&report))?;
+        eprintln!("wrote {}/{stem}.{{md,json}}", out_dir.display());
+        Ok(())
+    };
+    for variant in spec
+        .variants
+        .iter()
+        .filter(|v| only.is_none_or(|o| o.contains(&v.label)))
+    {
         let mut config = to_json(&variant.config)?;
         if let Some((_, s)) = setting {
             merge(&mut config, &to_json(&s.config)?);
@@ -269,35 +319,8 @@ pub(super) fn run(args: &ReproArgs, text: &str, data_root: &Path) -> Result<()> 
             },
             "seconds": outcomes.iter().map(|o| o.seconds).sum::<f64>(),
         }));
+        write(&rows)?;
     }
-    let out_dir = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| project_root().join("docs").join("results"));
-    std::fs::create_dir_all(&out_dir)?;
-    let stem = format!("{}{suffix}", args.spec);
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    let report = json!({
-        "spec": args.spec,
-        "title": spec.title,
-        "protocol": spec.protocol,
-        "paper_source": spec.paper_source,
-        "category": name,
-        "setting": setting_label,
-        "image_side": [train.side.0, train.side.1],
-        "train_images": train.n,
-        "test_images": test.n,
-        "seeds": seeds,
-        "rayon_threads": threads,
-        "notes": spec.notes,
-        "rows": rows,
-    });
-    std::fs::write(
-        out_dir.join(format!("{stem}.json")),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
-    std::fs::write(out_dir.join(format!("{stem}.md")), markdown(&report))?;
-    eprintln!("wrote {}/{stem}.{{md,json}}", out_dir.display());
     Ok(())
 }
 
@@ -318,9 +341,19 @@ fn run_one(
     let seconds = started.elapsed().as_secs_f64();
     detector.save(dir)?;
     let test_batch = ImageBatch::new(&test.data, [test.n, 3, h, w])?;
+    let scoring = Instant::now();
     let scores = detector.score(Input::Images(test_batch))?;
     let image = ssad_eval::auroc(&scores, labels)?;
-    let pixel = match detector.anomaly_maps(Input::Images(test_batch))? {
+    eprintln!(
+        "  fit {seconds:.0} s; test image scores {:.1} s",
+        scoring.elapsed().as_secs_f64()
+    );
+    let mapping = Instant::now();
+    let maps = detector.anomaly_maps(Input::Images(test_batch))?;
+    if maps.is_some() {
+        eprintln!("  test pixel maps {:.1} s", mapping.elapsed().as_secs_f64());
+    }
+    let pixel = match maps {
         None => None,
         Some(maps) => {
             let mut values = Vec::new();
@@ -376,6 +409,18 @@ fn write_pngs(dir: &Path, images: &Images, category: &MvtecCategory) -> Result<(
     Ok(())
 }
 
+/// The rest of the first line of a `/proc` file that starts with `key`
+/// (trimmed), or "unknown" off Linux: machine conditions for the results.
+fn proc_field(path: &str, key: &str) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn mean_std(values: impl Iterator<Item = f64>) -> Value {
     let v: Vec<f64> = values.collect();
     let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -390,7 +435,7 @@ fn markdown(r: &Value) -> String {
     };
     let paper = |v: &Value| v.as_f64().map_or("—".into(), |p| format!("{p:.1}"));
     let mut s = format!(
-        "# {}\n\n- Category: `{}`, {} training and {} test images at {}×{} px\n- Setting: **{}**\n- Protocol: {}\n- Paper numbers: {}\n- Seeds: {}; rayon threads: {}\n\n",
+        "# {}\n\n- Category: `{}`, {} training and {} test images at {}×{} px\n- Setting: **{}**\n- Protocol: {}\n- Paper numbers: {}\n- Seeds: {}; rayon threads: {}; load average when written: {}; peak RSS: {}\n\n",
         r["title"].as_str().unwrap_or(""),
         r["category"].as_str().unwrap_or(""),
         r["train_images"],
@@ -402,6 +447,8 @@ fn markdown(r: &Value) -> String {
         r["paper_source"].as_str().unwrap_or(""),
         r["seeds"],
         r["rayon_threads"].as_str().unwrap_or(""),
+        r["load_average"].as_str().unwrap_or("unknown"),
+        r["peak_rss"].as_str().unwrap_or("unknown"),
     );
     s.push_str("| variant | image AUROC (ours) | image AUROC (paper) | pixel AUROC (ours) | pixel AUROC (paper) | fit time (s) |\n|---|---|---|---|---|---|\n");
     for row in r["rows"].as_array().into_iter().flatten() {
