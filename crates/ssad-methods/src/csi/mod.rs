@@ -12,8 +12,10 @@
 //! fixed-area crop (`SimClr::csi_test_time`), per shift the projections and
 //! the true-shift logit are averaged over the views, and
 //! `s(x) = mean_k [max_m <z_k(x), z_k(x_m)/|z_k(x_m)|> w_sim_k + logit_k(x)[k] w_shi_k]`
-//! with `w_sim_k = 1 / mean_m |z_k(x_m)|`, `w_shi_k = 1 / mean_m logit_k(x_m)[k]`
-//! over the training images `x_m`. The detector returns `-s(x)` (higher =
+//! with `w_sim_k = 1 / mean_m |z_k(x_m)|`, `w_shi_k = 1 / mean_m |logit_k(x_m)[k]|`
+//! over the training images `x_m` (`ood_pre.py` divides by the plain mean
+//! logit, the same for a trained shift head; its sign is arbitrary for a weak
+//! one, see `score.rs`). The detector returns `-s(x)` (higher =
 //! more anomalous). The views are keyed by a seed fixed at fit time and the
 //! image's position in the scored batch, so scoring is deterministic.
 

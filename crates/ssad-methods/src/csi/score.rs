@@ -73,12 +73,22 @@ impl ShiftFeatures {
 
 /// The fitted CSI score: per shift, the unit-normalised training projections
 /// (`P.axis`) and the weights `w_sim = 1 / mean |z_k|`, `w_shi = 1 / mean
-/// logit_k[k]` over the training set.
+/// |logit_k[k]|` over the training set.
+///
+/// `ood_pre.py` takes `w_shi = 1 / mean logit_k[k]`, which equals ours while
+/// the training images' true-shift logits are positive (a trained shift head)
+/// but breaks down otherwise: softmax fixes the logits only up to a constant,
+/// so with a weak head their training mean can be near 0 or negative, and the
+/// weight then explodes (on Fashion-MNIST pullover after 64 steps: -41, 166,
+/// -21, 113) and flips sign per shift, so a more confident shift prediction
+/// scores as *less* normal. With the mean absolute value the weight is
+/// positive and each weighted term averages 1 in magnitude on the training
+/// set, as the paper's balancing intends.
 #[derive(Debug, Clone)]
 pub(crate) struct CsiScore {
-    axis: Vec<Tensor>,
-    w_sim: Vec<f64>,
-    w_shi: Vec<f64>,
+    pub(super) axis: Vec<Tensor>,
+    pub(super) w_sim: Vec<f64>,
+    pub(super) w_shi: Vec<f64>,
 }
 
 fn invalid(reason: String) -> Error {
@@ -102,12 +112,12 @@ impl CsiScore {
                 norm_sum += f64::from(norm);
                 row.iter_mut().for_each(|v| *v /= norm + NORM_EPS);
             }
-            let shi_mean = shi.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+            let shi_mean = shi.iter().map(|&v| f64::from(v).abs()).sum::<f64>() / n as f64;
             let ws = n as f64 / norm_sum;
             let wh = 1.0 / shi_mean;
             if !(ws.is_finite() && wh.is_finite()) {
                 return Err(invalid(format!(
-                    "shift {k}: the training mean norm ({}) or mean shift logit ({shi_mean}) gives no finite weight",
+                    "shift {k}: the training mean norm ({}) or mean absolute shift logit ({shi_mean}) gives no finite weight",
                     norm_sum / n as f64
                 )));
             }
@@ -222,7 +232,9 @@ mod tests {
         f.into_means()
     }
 
-    /// `tests/fixtures/make_csi_score.py` computes the score with numpy as `ood_pre.py`.
+    /// `tests/fixtures/make_csi_score.py` computes the score with numpy as
+    /// `ood_pre.py`, with the sign-safe shift weight: a confident shift head,
+    /// and a weak one whose training true-shift logits average below 0.
     #[test]
     fn matches_the_numpy_reference() {
         let v: serde_json::Value =
@@ -235,44 +247,85 @@ mod tests {
             get("train_n"),
             get("test_n"),
         );
-        let train = means(
-            &floats(&v, "train_z"),
-            &floats(&v, "train_logits"),
-            t,
-            m,
-            k,
-            d,
-        );
-        let test = means(
-            &floats(&v, "test_z"),
-            &floats(&v, "test_logits"),
-            t,
-            n,
-            k,
-            d,
-        );
-        let score = CsiScore::fit(&train).unwrap();
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
-        for (got, want) in score.w_sim.iter().zip(floats(&v, "w_sim")) {
-            assert!(close(*got, want.into()), "w_sim {got} vs {want}");
+        let cases = v["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 2);
+        for (case, c) in cases.iter().enumerate() {
+            let train = means(
+                &floats(c, "train_z"),
+                &floats(c, "train_logits"),
+                t,
+                m,
+                k,
+                d,
+            );
+            let test = means(&floats(c, "test_z"), &floats(c, "test_logits"), t, n, k, d);
+            let score = CsiScore::fit(&train).unwrap();
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+            for (got, want) in score.w_sim.iter().zip(floats(c, "w_sim")) {
+                assert!(
+                    close(*got, want.into()),
+                    "case {case}: w_sim {got} vs {want}"
+                );
+            }
+            for (got, want) in score.w_shi.iter().zip(floats(c, "w_shi")) {
+                assert!(
+                    close(*got, want.into()),
+                    "case {case}: w_shi {got} vs {want}"
+                );
+                assert!(*got > 0.0);
+            }
+            if case == 1 {
+                // ood_pre.py's 1 / mean logit would be negative here.
+                assert!(floats(c, "train_mean_true_logit").iter().all(|&l| l < 0.0));
+            }
+            let got = score.normality(&test).unwrap();
+            let want = floats(c, "normality");
+            assert_eq!(got.len(), n);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(close(*g, f64::from(*w)), "case {case}: {got:?} vs {want:?}");
+            }
+            // Saved and read back, the same scores.
+            let again = CsiScore::from_tensors(score.to_tensors().unwrap(), k, d).unwrap();
+            assert_eq!(again.normality(&test).unwrap(), got);
+            assert!(CsiScore::from_tensors(score.to_tensors().unwrap(), k, d + 1).is_none());
         }
-        for (got, want) in score.w_shi.iter().zip(floats(&v, "w_shi")) {
-            assert!(close(*got, want.into()), "w_shi {got} vs {want}");
-        }
-        let got = score.normality(&test).unwrap();
-        let want = floats(&v, "normality");
-        assert_eq!(got.len(), n);
-        for (g, w) in got.iter().zip(&want) {
-            assert!(close(*g, f64::from(*w)), "{got:?} vs {want:?}");
-        }
-        // Saved and read back, the same scores.
-        let again = CsiScore::from_tensors(score.to_tensors().unwrap(), k, d).unwrap();
-        assert_eq!(again.normality(&test).unwrap(), got);
-        assert!(CsiScore::from_tensors(score.to_tensors().unwrap(), k, d + 1).is_none());
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// A more confident shift prediction never makes an image less normal,
+        /// whatever the level of the training logits (softmax leaves it free;
+        /// `ood_pre.py`'s `1 / mean logit` turns negative below 0 and inverts
+        /// the shift term), and the weighted shift term averages 1 in
+        /// magnitude over the training set.
+        #[test]
+        fn higher_true_shift_logit_is_more_normal(
+            values in proptest::collection::vec(-2.0f32..2.0, 4 * 6 * 3),
+            logits in proptest::collection::vec(-1.0f32..1.0, 4 * 6 * 4),
+            offset in -3.0f32..3.0,
+            image in 0usize..6,
+            shift in 0usize..4,
+            delta in 0.05f32..2.0,
+        ) {
+            let (k, n, d) = (4, 6, 3);
+            let logits: Vec<f32> = logits.iter().map(|l| l + offset).collect();
+            let train = means(&values, &logits, 1, n, k, d);
+            let score = CsiScore::fit(&train).unwrap();
+            for (s_k, w) in score.w_shi.iter().enumerate() {
+                prop_assert!(*w > 0.0, "w_shi {w}");
+                let mean: f64 = train.shi[s_k].iter().map(|&l| f64::from(l).abs() * w).sum::<f64>() / n as f64;
+                prop_assert!((mean - 1.0).abs() < 1e-4, "weighted |logit| mean {mean}");
+            }
+            let before = score.normality(&train).unwrap();
+            let mut raised = logits.clone();
+            raised[(shift * n + image) * k + shift] += delta;
+            let after = score.normality(&means(&values, &raised, 1, n, k, d)).unwrap();
+            prop_assert!(after[image] > before[image], "{} -> {}", before[image], after[image]);
+            for i in (0..n).filter(|&i| i != image) {
+                prop_assert_eq!(after[i], before[i]);
+            }
+        }
 
         /// A training image scored against the training set has similarity
         /// `|z|` (its own axis), and scaling every projection leaves the score
