@@ -315,7 +315,8 @@ fn cutpaste_defaults_are_the_papers() {
         })
     );
     assert_eq!((c.head_layers, c.head_dim, c.embed_dim), (8, 512, 128));
-    assert_eq!((c.steps, c.batch_size), (256, None));
+    // "65k steps" of 64 views (96 for 3-way): 32 images per batch.
+    assert_eq!((c.steps, c.batch_size), (65_536, None));
     assert_eq!((c.lr, c.momentum, c.weight_decay), (0.03, 0.9, 3e-5));
     assert!(c.imagenet_normalize);
     assert_eq!(c.cutpaste.area_ratio, (0.02, 0.15));
@@ -335,7 +336,7 @@ fn cutpaste_defaults_are_the_papers() {
     );
     assert_eq!(
         (l.steps, l.batch_size, l.heatmap_percentiles),
-        (256, None, (1.0, 99.0))
+        (65_536, None, (1.0, 99.0))
     );
     assert_eq!(serde_json::from_str::<CutPasteConfig>("{}").unwrap(), c);
     assert!(serde_json::from_str::<CutPasteConfig>(r#"{"head_layer": 1}"#).is_err());

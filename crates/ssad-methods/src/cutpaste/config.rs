@@ -27,9 +27,11 @@ pub struct LocalizationConfig {
     pub fit_stride: usize,
     /// Standard deviation of the Gaussian smoothing of the pixel map: 4.
     pub sigma: f64,
-    /// Parameter updates of the patch model: 256.
+    /// Parameter updates of the patch model: 65,536, as the image model (the
+    /// paper gives no separate figure).
     pub steps: usize,
-    /// Crops per batch; `None`: 64, or 96 for the 3-way task.
+    /// Crops per batch, each giving one view per class; `None`: 32, i.e. 64
+    /// views (96 for the 3-way task).
     pub batch_size: Option<usize>,
     /// Percentiles of the training pixel scores mapped to the ends of the
     /// heatmap colour scale: `(1, 99)`. The scores are held out: 2-fold
@@ -46,7 +48,7 @@ impl Default for LocalizationConfig {
             stride: 4,
             fit_stride: 4,
             sigma: 4.0,
-            steps: 256,
+            steps: PAPER_STEPS,
             batch_size: None,
             heatmap_percentiles: (1.0, 99.0),
         }
@@ -83,9 +85,11 @@ pub struct CutPasteConfig {
     pub head_dim: usize,
     /// Width of the head's last layer: 128.
     pub embed_dim: usize,
-    /// Parameter updates: 256.
+    /// Parameter updates: 65,536 (Li et al. 2021, Appendix A.1: "updated for
+    /// 65k steps", 256 of its epochs of 256 steps).
     pub steps: usize,
-    /// Images per batch (each gives one view per class); `None`: 64, or 96 for 3-way.
+    /// Images per batch, each giving one view per class; `None`: 32, i.e. the
+    /// paper's batch of 64 views (96 for 3-way).
     pub batch_size: Option<usize>,
     /// SGD learning rate: 0.03.
     pub lr: f64,
@@ -115,7 +119,7 @@ impl Default for CutPasteConfig {
             head_layers: 8,
             head_dim: 512,
             embed_dim: 128,
-            steps: 256,
+            steps: PAPER_STEPS,
             batch_size: None,
             lr: 0.03,
             momentum: 0.9,
@@ -127,12 +131,15 @@ impl Default for CutPasteConfig {
     }
 }
 
-/// The batch size the paper uses for `task`: 64, or 96 for 3-way.
-pub(crate) fn paper_batch(task: CutPasteTask, chosen: Option<usize>) -> usize {
-    chosen.unwrap_or(match task {
-        CutPasteTask::ThreeWay => 96,
-        _ => 64,
-    })
+/// The paper's training length: "65k steps" (Appendix A.1), 256 of its
+/// "epochs" of 256 parameter updates.
+const PAPER_STEPS: usize = 256 * 256;
+
+/// Images per batch: `chosen`, or 32. The paper's "batch size of 64 (or 96 for
+/// 3-way)" counts views, one per class of each image (Runinho/pytorch-cutpaste
+/// reads it the same way): 32 images give 64 views, or 96 with 3 classes.
+pub(crate) fn paper_batch(chosen: Option<usize>) -> usize {
+    chosen.unwrap_or(32)
 }
 
 impl CutPasteConfig {
@@ -194,12 +201,12 @@ impl CutPasteConfig {
 
     /// Images per batch of the image-level model.
     pub(crate) fn batch(&self) -> usize {
-        paper_batch(self.task, self.batch_size)
+        paper_batch(self.batch_size)
     }
 
     /// Crops per batch of the patch-level model.
     pub(crate) fn local_batch(&self) -> usize {
-        paper_batch(self.task, self.localization.batch_size)
+        paper_batch(self.localization.batch_size)
     }
 
     pub(crate) fn head(&self, in_dim: usize, num_classes: usize) -> CutPasteHeadConfig {
@@ -236,5 +243,34 @@ impl CutPasteConfig {
             log_steps: true,
             ..TrainConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paper's batch of 64 views, 96 for 3-way: 32 images, one view per class.
+    #[test]
+    fn default_batch_is_the_papers_views() {
+        for (task, views) in [
+            (CutPasteTask::Binary, 64),
+            (CutPasteTask::Scar, 64),
+            (CutPasteTask::Union, 64),
+            (CutPasteTask::ThreeWay, 96),
+        ] {
+            let c = CutPasteConfig {
+                task,
+                ..CutPasteConfig::default()
+            };
+            let n = c.views().unwrap().n_views();
+            assert_eq!(c.batch() * n, views, "{task:?}");
+            assert_eq!(c.local_batch() * n, views, "{task:?}");
+        }
+        let chosen = CutPasteConfig {
+            batch_size: Some(5),
+            ..CutPasteConfig::default()
+        };
+        assert_eq!((chosen.batch(), chosen.local_batch()), (5, 32));
     }
 }
