@@ -139,25 +139,29 @@ fn goad_fit_score_eval_on_a_csv() {
         f.path("goad-model"),
         f.path("scores.csv"),
     );
-    ok(&[
-        "fit",
-        "--method",
-        "goad",
-        "--set",
-        "num_transforms=16",
-        "--set",
-        "transform_dim=8",
-        "--set",
-        "epochs=5",
-        "--seed",
-        "3",
-        "--data",
-        &train,
-        "--drop-column",
-        "id",
-        "--out",
-        &model,
-    ]);
+    // A small GOAD, seed 3, with the `id` column dropped.
+    let fit_goad = |out: &str| {
+        ok(&[
+            "fit",
+            "--method",
+            "goad",
+            "--set",
+            "num_transforms=16",
+            "--set",
+            "transform_dim=8",
+            "--set",
+            "epochs=5",
+            "--seed",
+            "3",
+            "--data",
+            &train,
+            "--drop-column",
+            "id",
+            "--out",
+            out,
+        ])
+    };
+    fit_goad(&model);
     for file in ["method.json", "input.json", "train_scores.json"] {
         assert!(Path::new(&model).join(file).is_file(), "{file} missing");
     }
@@ -206,25 +210,7 @@ fn goad_fit_score_eval_on_a_csv() {
 
     // Same seed, same scores: the model folder is a reproducible artefact.
     let again = f.path("goad-again");
-    ok(&[
-        "fit",
-        "--method",
-        "goad",
-        "--set",
-        "num_transforms=16",
-        "--set",
-        "transform_dim=8",
-        "--set",
-        "epochs=5",
-        "--seed",
-        "3",
-        "--data",
-        &train,
-        "--drop-column",
-        "id",
-        "--out",
-        &again,
-    ]);
+    fit_goad(&again);
     assert_eq!(
         std::fs::read(Path::new(&model).join("train_scores.json")).unwrap(),
         std::fs::read(Path::new(&again).join("train_scores.json")).unwrap()
