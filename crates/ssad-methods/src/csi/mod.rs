@@ -20,6 +20,8 @@
 //! image's position in the scored batch, so scoring is deterministic.
 
 mod config;
+#[cfg(test)]
+mod diagnose;
 mod score;
 mod train;
 
@@ -40,7 +42,7 @@ use crate::persist;
 use crate::simclr::load_encoder;
 use crate::simclr::pretrain::{Encoder, HeadKind, Images, SCORE_CHUNK, WEIGHTS_FILE};
 use score::{CsiScore, ShiftFeatures};
-use train::{shifted_view, CsiObjective, ShiftedPairSource};
+use train::{shifted_view, CsiObjective, ShiftedPairSource, StepLosses};
 
 /// Registry name.
 pub(crate) const NAME: &str = "csi";
@@ -87,6 +89,39 @@ fn shift_features(
     Ok(feats.into_means())
 }
 
+impl CsiConfig {
+    /// The encoder trained on `images` (con-SI + shift cross-entropy), and
+    /// with `monitor` every step's loss parts.
+    pub(crate) fn train_encoder(
+        &self,
+        images: &Images<'_>,
+        seed: Seed,
+        monitor: bool,
+    ) -> Result<(Encoder, Vec<StepLosses>)> {
+        let encoder = Encoder::new(
+            &self.backbone,
+            images.shape[0],
+            self.proj_dim,
+            HeadKind::Csi(Rotations.len()),
+            seed.derive(1),
+        )?;
+        let mut objective = CsiObjective {
+            encoder,
+            temperature: self.loss.temperature,
+            eps: self.loss.eps,
+            monitor: monitor.then(Vec::new),
+        };
+        let source = ShiftedPairSource {
+            images: *images,
+            augment: self.augment,
+            seed: seed.derive(2),
+        };
+        Trainer::new(self.pretrain().train_config(seed, images.n))?
+            .train(&mut objective, &source)?;
+        Ok((objective.encoder, objective.monitor.unwrap_or_default()))
+    }
+}
+
 impl Method for CsiConfig {
     fn name(&self) -> &'static str {
         NAME
@@ -99,26 +134,7 @@ impl Method for CsiConfig {
     fn fit(&self, train: Input<'_>, seed: Seed) -> Result<Box<dyn Detector>> {
         self.validate()?;
         let images = Images::check(train, NAME, None)?;
-        let pretrain = self.pretrain();
-        let encoder = Encoder::new(
-            &self.backbone,
-            images.shape[0],
-            self.proj_dim,
-            HeadKind::Csi(Rotations.len()),
-            seed.derive(1),
-        )?;
-        let mut objective = CsiObjective {
-            encoder,
-            temperature: self.loss.temperature,
-            eps: self.loss.eps,
-        };
-        let source = ShiftedPairSource {
-            images,
-            augment: self.augment,
-            seed: seed.derive(2),
-        };
-        Trainer::new(pretrain.train_config(seed, images.n))?.train(&mut objective, &source)?;
-        let encoder = objective.encoder;
+        let (encoder, _) = self.train_encoder(&images, seed, false)?;
         let test_seed = seed.derive(4);
         let train_feats = shift_features(
             &encoder,

@@ -1,7 +1,7 @@
 //! CSI's batches and objective: every image flipped, rotated 4 ways and
 //! augmented, twice; con-SI on the projections plus cross-entropy of the shift head.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor, D};
 use ssad_augment::{expand, Augment, Rotations, SimClr, TransformFamily};
 use ssad_core::Seed;
 use ssad_train::{BatchSource, Objective, ParamSet, StepContext};
@@ -83,6 +83,18 @@ pub(crate) struct CsiObjective {
     pub encoder: Encoder,
     pub temperature: f64,
     pub eps: f64,
+    /// When set, every training step appends its con-SI loss, shift
+    /// cross-entropy and shift accuracy (`simclr_CSI.py`'s `LossSim` and
+    /// `LossShift` monitors), for diagnostics.
+    pub monitor: Option<Vec<StepLosses>>,
+}
+
+/// The two parts of one step's CSI loss, and the shift head's accuracy on the batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct StepLosses {
+    pub con_si: f64,
+    pub shift: f64,
+    pub shift_accuracy: f64,
 }
 
 impl Objective for CsiObjective {
@@ -109,6 +121,19 @@ impl Objective for CsiObjective {
         let labels: Vec<u32> = (0..rows).map(|r| ((r / b) % k) as u32).collect();
         let labels = Tensor::from_vec(labels, rows, &Device::Cpu)?;
         let shift = ssad_losses::cross_entropy(&logits, &labels).map_err(train_error)?;
+        if let Some(monitor) = &mut self.monitor {
+            let hits = logits
+                .argmax(D::Minus1)?
+                .eq(&labels)?
+                .to_dtype(DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()?;
+            monitor.push(StepLosses {
+                con_si: f64::from(sim.to_scalar::<f32>()?),
+                shift: f64::from(shift.to_scalar::<f32>()?),
+                shift_accuracy: f64::from(hits) / rows as f64,
+            });
+        }
         Ok((sim + shift)?)
     }
 }
