@@ -12,9 +12,16 @@ mod data;
 mod gallery;
 mod perf;
 mod perf_augment;
+mod perf_goad;
 mod perf_train;
 mod repro;
 mod venv;
+
+// candle allocates a fresh buffer per op; with glibc malloc the large ones are
+// mmap'd, page-faulted and unmapped at every op (a quarter of a GOAD KDDRev
+// step in `perf record`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ssad project automation")]
@@ -54,6 +61,14 @@ pub fn project_root() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
+    // candle 0.11 runs large elementwise ops on its own pool of spin-waiting
+    // threads next to rayon's; on this 2-core machine under load the spinning
+    // took 56% of a GOAD KDD step (`perf record`), and one candle thread made
+    // that step 5x faster (docs/performance.md). The hot ops of the training
+    // paths are custom ops that use rayon. Set before the pool starts.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     // One readable line per cause, never a backtrace dump, whatever RUST_BACKTRACE says.
     match dispatch(Cli::parse().command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

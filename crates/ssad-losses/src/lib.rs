@@ -36,6 +36,7 @@ mod contrastive;
 mod cross_entropy;
 mod error;
 mod fused;
+mod fused_triplet;
 mod svdd;
 mod triplet;
 

@@ -3,6 +3,7 @@
 
 use crate::check;
 use crate::cross_entropy::cross_entropy;
+use crate::fused_triplet::CenterTripletOp;
 use crate::Result;
 use candle_core::{DType, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -32,11 +33,31 @@ pub fn center_triplet(emb: &Tensor, margin: f64) -> Result<Tensor> {
             got: emb.dims().to_vec(),
         });
     }
+    if emb.dtype() != DType::F32 || !emb.device().is_cpu() {
+        return unfused_center_triplet(emb, margin);
+    }
+    let emb = emb.contiguous()?;
     let (batch, _, dim) = emb.dims3()?;
+    // The two GEMM-shaped parts run in candle without gradient; the fused op
+    // adds the gradient through the batch centers itself.
+    let detached = emb.detach();
+    let centers = detached.mean(0)?; // (M, D)
+    let cross = detached
+        .reshape((batch * transforms, dim))?
+        .matmul(&centers.t()?)?; // (B * M, M)
+    let op = CenterTripletOp::new((batch, transforms, dim), margin, SELF_OFFSET);
+    Ok(emb.apply_op3(&centers, &cross, op)?)
+}
+
+/// [`center_triplet`] as a composition of candle ops, on checked input: the
+/// path for other dtypes and devices, and the fused op's reference in tests.
+pub(crate) fn unfused_center_triplet(emb: &Tensor, margin: f64) -> Result<Tensor> {
+    let (batch, transforms, dim) = emb.dims3()?;
     let centers = emb.mean(0)?; // (M, D)
-                                // The own-center distance directly, the others from one matmul
-                                // (|z|^2 - 2 z.c + |c|^2): GOAD's (B, M, M, D) difference tensor is 2 GiB
-                                // per KDDRev step, the (B, M, M) distances are D times smaller.
+
+    // The own-center distance directly, the others from one matmul
+    // (|z|^2 - 2 z.c + |c|^2): GOAD's (B, M, M, D) difference tensor is 2 GiB
+    // per KDDRev step, the (B, M, M) distances are D times smaller.
     let own = emb
         .broadcast_sub(&centers.unsqueeze(0)?)?
         .sqr()?

@@ -75,9 +75,13 @@ impl GoadNetConfig {
     }
 }
 
+/// GOAD's activation, `LeakyReLU(0.2)`, as one fused CPU op.
 fn leaky_relu(xs: &Tensor) -> candle_core::Result<Tensor> {
-    xs.maximum(&(xs * 0.2)?)
+    crate::ops::leaky_relu(xs, LEAKY_SLOPE)
 }
+
+/// Negative slope of every LeakyReLU in `fcnet.py`.
+const LEAKY_SLOPE: f64 = 0.2;
 
 /// GOAD's network: a bias-free trunk with LeakyReLU(0.2) between layers (no BatchNorm),
 /// and a head `LeakyReLU → Linear(ndf → M)`. Parameters are named as in `fcnet.py`
@@ -157,5 +161,20 @@ impl GoadNet {
         let feats = self.features(xs)?;
         let logits = self.head.forward(&leaky_relu(&feats)?)?;
         Ok((feats, logits))
+    }
+
+    /// `LeakyReLU(0.2)` of the trunk features `(B, M, ndf)` and the logits
+    /// `(B, M, M)` computed from that same tensor: what GOAD's reference code
+    /// trains on (its head activates the trunk output in place), with the
+    /// activation computed once for both.
+    pub fn forward_activated(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
+        let act = leaky_relu(&self.features(xs)?)?;
+        let logits = self.head.forward(&act)?;
+        Ok((act, logits))
+    }
+
+    /// `LeakyReLU(0.2)` of the trunk features, `(B, M, ndf)`: what GOAD scores with.
+    pub fn activated_features(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(leaky_relu(&self.features(xs)?)?)
     }
 }

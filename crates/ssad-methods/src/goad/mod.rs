@@ -137,7 +137,7 @@ impl GoadDetector {
         x.check_width(self.n_features)?;
         let width = self.config.num_transforms * self.config.ndf;
         let t = Tensor::from_slice(x.as_slice(), (x.rows(), x.cols()), &Device::Cpu)?;
-        let feats = train::reference_features(&self.net.features(&self.affine.apply(&t)?)?)?;
+        let feats = self.net.activated_features(&self.affine.apply(&t)?)?;
         Ok(Matrix::new(
             feats.flatten_all()?.to_vec1::<f32>()?,
             x.rows(),

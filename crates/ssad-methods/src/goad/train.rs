@@ -83,8 +83,12 @@ impl Objective for GoadObjective {
     }
 
     fn loss(&mut self, batch: &Tensor, _ctx: &StepContext) -> ssad_train::Result<Tensor> {
-        let (trunk, logits) = self.net.forward(batch).map_err(to_train_error)?;
-        let feats = reference_features(&trunk)?;
+        // GOAD's features are LeakyReLU(0.2) of the trunk output: `fcnet.py`
+        // returns the trunk output after its head has activated that very
+        // tensor in place, so the centers, the triplet loss and the score all
+        // see the activated features (a linear `netC1` trunk would otherwise
+        // give all-zero centers on z-scored data).
+        let (feats, logits) = self.net.forward_activated(batch).map_err(to_train_error)?;
         let (b, m, _) = feats.dims3()?;
         let mean = feats.mean(0)?.detach();
         self.sum_means = Some(match self.sum_means.take() {
@@ -109,16 +113,6 @@ impl Objective for GoadObjective {
         self.batches = 0;
         Ok(())
     }
-}
-
-/// The features GOAD's code actually uses: `LeakyReLU(0.2)` of the trunk output.
-///
-/// `fcnet.py` returns the trunk output `tc` after the head has run its
-/// `LeakyReLU(inplace=True)` on that very tensor, so the centers, the triplet
-/// loss and the score all see the activated features (a linear `netC1` trunk
-/// would otherwise give all-zero centers on z-scored data).
-pub(crate) fn reference_features(trunk: &Tensor) -> candle_core::Result<Tensor> {
-    trunk.maximum(&(trunk * 0.2)?)
 }
 
 /// Re-draws every weight matrix as PyTorch's default `U(±1/sqrt(fan_in))`.

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod batch_norm;
 mod conv;
+mod leaky_relu;
 
 pub use batch_norm::{batch_norm, BatchNormOptions};
 pub use conv::conv2d;
+pub use leaky_relu::leaky_relu;
 
 static CUSTOM_CPU_OPS: AtomicBool = AtomicBool::new(true);
 
