@@ -24,6 +24,15 @@
 //! (data root, then the Debian package's folder); CIFAR-10 needs the binary
 //! version (`data_batch_1.bin`..`data_batch_5.bin`, `test_batch.bin`) in
 //! `cifar10/cifar-10-batches-bin` under the data root (or `file`).
+//!
+//! Resumable: every finished seed of a tabular dataset is stored under
+//! `target/repro-cache/` (keyed by the resolved method config and the data
+//! protocol) and reused by the next run, so a run of many hours can stop and
+//! go on in another session; the results list every row, computed or cached,
+//! and name the cached seeds with their git revision and date. `--fresh`
+//! recomputes everything. Rows of datasets left out by `--datasets` are still
+//! reported when all their seeds are in the cache, so a partial run never
+//! drops rows an earlier run produced.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +53,9 @@ use crate::project_root;
 #[path = "repro_mvtec.rs"]
 mod mvtec;
 
+#[path = "repro_cache.rs"]
+mod cache;
+
 /// Arguments of `cargo xtask repro`.
 #[derive(clap::Args)]
 pub struct ReproArgs {
@@ -61,9 +73,15 @@ pub struct ReproArgs {
     /// The data root [default: $SSAD_DATA_DIR, else ../shared/datasets beside the workspace].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Only datasets whose name contains one of these (comma-separated).
+    /// Only these datasets (comma-separated): a name that is some dataset's
+    /// exact name selects that one (`kdd` is not `kddrev`); any other selects
+    /// the datasets whose name contains it.
     #[arg(long, value_delimiter = ',')]
     datasets: Vec<String>,
+    /// Recompute every seed instead of reusing the per-seed results stored
+    /// under `target/repro-cache/` (tabular datasets; see `repro_cache.rs`).
+    #[arg(long)]
+    fresh: bool,
     /// Write the results here instead of `docs/results/`.
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -234,11 +252,36 @@ pub fn run(args: ReproArgs) -> Result<()> {
         seeds,
         metric: spec.metric,
     };
+    // A reduced run never overwrites the paper-setting results of the same spec.
+    let stem = match (&args.setting, args.quick) {
+        (Some(name), _) => format!("{}-{name}", args.spec),
+        (None, true) => format!("{}-quick", args.spec),
+        (None, false) => args.spec.clone(),
+    };
+    let cache = cache::Cache::new(&root, &stem, args.fresh);
+    let git = git_sha(&root);
+    let names: Vec<&str> = spec.datasets.iter().map(|d| d.name.as_str()).collect();
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for dataset in &spec.datasets {
-        if !args.datasets.is_empty() && !args.datasets.iter().any(|d| dataset.name.contains(d)) {
+        if !selected(&args.datasets, &dataset.name, &names) {
+            // Left out of this run: report it from the cache if it is all there.
+            if dataset.kind == DataKind::Tabular {
+                let file = data_root.join(&dataset.file);
+                let tab = TabularCtx {
+                    ctx: &ctx,
+                    dataset,
+                    file: &file,
+                    cache: &cache,
+                    git: &git,
+                };
+                for method in &spec.methods {
+                    if let Some(row) = run_tabular(&tab, method, None)? {
+                        rows.push(row);
+                    }
+                }
+            }
             continue;
         }
         if dataset.kind != DataKind::Tabular {
@@ -269,41 +312,17 @@ pub fn run(args: ReproArgs) -> Result<()> {
                 continue;
             }
         }
+        let tab = TabularCtx {
+            ctx: &ctx,
+            dataset,
+            file: &path,
+            cache: &cache,
+            git: &git,
+        };
         for method in &spec.methods {
-            if !method.only.is_empty() && !method.only.contains(&dataset.name) {
-                continue;
+            if let Some(row) = run_tabular(&tab, method, Some(&loaded))? {
+                rows.push(row);
             }
-            let t = Instant::now();
-            let mut values = Vec::new();
-            for seed in 0..seeds {
-                let split = loaded.split(Seed(seed))?;
-                let split = match reduced {
-                    Some((_, q)) => subsample(split, q, Seed(seed))?,
-                    None => split,
-                };
-                let m = build_method(method, &dataset.name, reduced)?;
-                let detector = m.fit(Input::from(&split.train), Seed(seed))?;
-                let scores = detector.score(Input::from(&split.test))?;
-                values.push(metric_value(spec.metric, &scores, &split.test_labels)?);
-            }
-            let (mean, std) = mean_std(&values);
-            eprintln!(
-                "{:<14} {:<10} {mean:6.2} ± {std:5.2}  ({seeds} seeds, {:.1} s)",
-                dataset.name,
-                method.label,
-                t.elapsed().as_secs_f64()
-            );
-            rows.push(Row {
-                dataset: dataset.name.clone(),
-                class: None,
-                method: method.label.clone(),
-                paper: dataset.paper.get(&method.label).copied(),
-                reference: dataset.reference.get(&method.label).cloned(),
-                mean,
-                std,
-                seconds: t.elapsed().as_secs_f64(),
-                throughput: None,
-            });
         }
     }
     if rows.is_empty() {
@@ -315,7 +334,6 @@ pub fn run(args: ReproArgs) -> Result<()> {
     }
     let wall = started.elapsed().as_secs_f64();
     let machine = machine();
-    let git = git_sha(&root);
     let command = command_line(&args);
     let metric = match spec.metric {
         Metric::F1 => "f1",
@@ -338,6 +356,14 @@ pub fn run(args: ReproArgs) -> Result<()> {
                 m.insert("seconds".into(), json!(round2(r.seconds)));
                 m.insert("throughput".into(), t.to_json());
             }
+            if let (false, Value::Object(m)) = (r.cached.is_empty(), &mut row) {
+                let cached: Vec<Value> = r
+                    .cached
+                    .iter()
+                    .map(|(seed, c)| json!({"seed": seed, "git": c.git, "date": c.date}))
+                    .collect();
+                m.insert("cached".into(), json!(cached));
+            }
             row
         })
         .collect();
@@ -346,12 +372,6 @@ pub fn run(args: ReproArgs) -> Result<()> {
         "setting": setting, "wall_seconds": round2(wall), "rows": json_rows,
         "skipped": skipped,
     });
-    // A reduced run never overwrites the paper-setting results of the same spec.
-    let stem = match (&args.setting, args.quick) {
-        (Some(name), _) => format!("{}-{name}", args.spec),
-        (None, true) => format!("{}-quick", args.spec),
-        (None, false) => args.spec.clone(),
-    };
     std::fs::write(
         out_dir.join(format!("{stem}.json")),
         serde_json::to_string_pretty(&doc)? + "\n",
@@ -369,6 +389,134 @@ struct RunCtx<'a> {
     reduced: Option<(&'a str, &'a Quick)>,
     seeds: u64,
     metric: Metric,
+}
+
+/// Whether `--datasets` selects `name`: a filter that is some dataset's exact
+/// name selects only that dataset, any other filter selects by substring.
+fn selected(filters: &[String], name: &str, all: &[&str]) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            if all.contains(&f.as_str()) {
+                name == f
+            } else {
+                name.contains(f.as_str())
+            }
+        })
+}
+
+/// What [`run_tabular`] needs to know about the dataset and the run.
+struct TabularCtx<'a> {
+    ctx: &'a RunCtx<'a>,
+    dataset: &'a DatasetSpec,
+    file: &'a Path,
+    cache: &'a cache::Cache,
+    git: &'a str,
+}
+
+/// One (tabular dataset, method) row over every seed, each seed taken from
+/// the cache when it holds that seed under the same key, else computed and
+/// stored. Without `loaded` (a dataset left out by `--datasets`) only the
+/// cache is read, and there is a row only if it holds every seed.
+fn run_tabular(
+    tab: &TabularCtx<'_>,
+    method: &MethodSpec,
+    loaded: Option<&Loaded>,
+) -> Result<Option<Row>> {
+    let (ctx, dataset) = (tab.ctx, tab.dataset);
+    if !method.only.is_empty() && !method.only.contains(&dataset.name) {
+        return Ok(None);
+    }
+    let file_len = std::fs::metadata(tab.file).map(|m| m.len()).ok();
+    let (mut values, mut cached, mut seconds) = (Vec::new(), Vec::new(), 0.0);
+    for seed in 0..ctx.seeds {
+        let m = build_method(method, &dataset.name, ctx.reduced)?;
+        // Everything the value depends on but the code: the resolved config,
+        // the data file and protocol, the reduced setting's sub-sampling.
+        let key = cache::key_of(&json!({
+            "method": m.name(), "config": m.config_json()?,
+            "file": dataset.file, "file_len": file_len, "split": dataset.split,
+            "max_train": ctx.reduced.and_then(|(_, q)| q.max_train),
+            "max_test": ctx.reduced.and_then(|(_, q)| q.max_test),
+            "metric": format!("{:?}", ctx.metric), "seed": seed,
+        }));
+        if let Some(hit) = tab.cache.get(&dataset.name, &method.label, seed, &key) {
+            values.push(hit.value);
+            seconds += hit.seconds;
+            cached.push((seed, hit));
+            continue;
+        }
+        let Some(loaded) = loaded else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let split = loaded.split(Seed(seed))?;
+        let split = match ctx.reduced {
+            Some((_, q)) => subsample(split, q, Seed(seed))?,
+            None => split,
+        };
+        let detector = m.fit(Input::from(&split.train), Seed(seed))?;
+        let scores = detector.score(Input::from(&split.test))?;
+        let value = metric_value(ctx.metric, &scores, &split.test_labels)?;
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{:<14} {:<10} seed {seed}: {value:6.2}  ({secs:.1} s)",
+            dataset.name, method.label
+        );
+        let entry = cache::CachedSeed {
+            key,
+            value,
+            seconds: secs,
+            git: tab.git.to_string(),
+            date: cache::now_utc(),
+        };
+        tab.cache.put(&dataset.name, &method.label, seed, &entry)?;
+        values.push(value);
+        seconds += secs;
+    }
+    let (mean, std) = mean_std(&values);
+    eprintln!(
+        "{:<14} {:<10} {mean:6.2} ± {std:5.2}  ({} seeds, {} from the cache, {seconds:.1} s)",
+        dataset.name,
+        method.label,
+        ctx.seeds,
+        cached.len()
+    );
+    Ok(Some(Row {
+        dataset: dataset.name.clone(),
+        class: None,
+        method: method.label.clone(),
+        paper: dataset.paper.get(&method.label).copied(),
+        reference: dataset.reference.get(&method.label).cloned(),
+        mean,
+        std,
+        seconds,
+        throughput: None,
+        cached,
+    }))
+}
+
+/// `0-4 (git abc123; 2026-11-29 10:00 UTC – 2026-11-29 12:00 UTC)`: the seeds
+/// a row took from the cache and what computed them.
+fn cached_note(cached: &[(u64, cache::CachedSeed)]) -> String {
+    if cached.is_empty() {
+        return "–".to_string();
+    }
+    let seeds: Vec<u64> = cached.iter().map(|(s, _)| *s).collect();
+    let mut gits: Vec<&str> = cached.iter().map(|(_, c)| c.git.as_str()).collect();
+    gits.dedup();
+    let mut dates: Vec<&str> = cached.iter().map(|(_, c)| c.date.as_str()).collect();
+    dates.sort_unstable();
+    let (first, last) = (dates[0], dates[dates.len() - 1]);
+    let when = if first == last {
+        first.to_string()
+    } else {
+        format!("{first} – {last}")
+    };
+    format!(
+        "{} (git `{}`; {when})",
+        cache::seed_ranges(&seeds),
+        gits.join("`, `")
+    )
 }
 
 fn metric_value(metric: Metric, scores: &[f64], labels: &[bool]) -> Result<f64> {
@@ -391,6 +539,8 @@ struct Row {
     seconds: f64,
     /// Image sets: how fast fitting and scoring went.
     throughput: Option<Throughput>,
+    /// Seeds whose value came from the repro cache, with what computed them.
+    cached: Vec<(u64, cache::CachedSeed)>,
 }
 
 /// Images per second of fitting (training images, before the method expands
@@ -693,6 +843,7 @@ fn run_images(
                 std,
                 seconds: t_class.elapsed().as_secs_f64(),
                 throughput: Some(speed),
+                cached: Vec::new(),
             });
             total.add(speed);
             values.push(per_seed);
@@ -722,6 +873,7 @@ fn run_images(
             std,
             seconds: t_method.elapsed().as_secs_f64(),
             throughput: Some(total),
+            cached: Vec::new(),
         });
     }
     Ok(rows)
@@ -973,9 +1125,13 @@ fn markdown(
     for why in skipped {
         md.push_str(&format!("- **Not run**: {why}\n"));
     }
+    if rows.iter().any(|r| !r.cached.is_empty()) {
+        md.push_str("- Seeds listed under *seeds from the cache* were computed by an earlier run (its git revision and date are given) and read back from `target/repro-cache/`; the wall time counts only this run.\n");
+    }
     let with_reference = rows.iter().any(|r| r.reference.is_some());
     let with_class = rows.iter().any(|r| r.class.is_some());
     let with_speed = rows.iter().any(|r| r.throughput.is_some());
+    let with_cache = rows.iter().any(|r| !r.cached.is_empty());
     let mut header = String::from("| dataset |");
     if with_class {
         header.push_str(" class |");
@@ -986,6 +1142,9 @@ fn markdown(
     }
     if with_reference {
         header.push_str(" reference code, this machine |");
+    }
+    if with_cache {
+        header.push_str(" seeds from the cache |");
     }
     let columns = header.matches('|').count() - 1;
     md.push_str(&format!("\n{header}\n|{}\n", "---|".repeat(columns)));
@@ -1007,6 +1166,9 @@ fn markdown(
         }
         if with_reference {
             md.push_str(&format!(" {} |", r.reference.as_deref().unwrap_or("–")));
+        }
+        if with_cache {
+            md.push_str(&format!(" {} |", cached_note(&r.cached)));
         }
         md.push('\n');
     }
@@ -1059,4 +1221,26 @@ fn pivot_table(rows: &[Row]) -> String {
     }
     md.push('\n');
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected;
+
+    #[test]
+    fn exact_names_beat_substrings() {
+        let all = ["arrhythmia", "thyroid", "kdd", "kddrev"];
+        let pick = |filters: &[&str]| -> Vec<&str> {
+            let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
+            all.iter()
+                .copied()
+                .filter(|name| selected(&filters, name, &all))
+                .collect()
+        };
+        assert_eq!(pick(&["kdd"]), ["kdd"]);
+        assert_eq!(pick(&["kddrev"]), ["kddrev"]);
+        assert_eq!(pick(&["kd"]), ["kdd", "kddrev"]);
+        assert_eq!(pick(&["thy", "kdd"]), ["thyroid", "kdd"]);
+        assert_eq!(pick(&[]), all);
+    }
 }
