@@ -82,6 +82,9 @@ pub struct ReproArgs {
     /// under `target/repro-cache/` (tabular datasets; see `repro_cache.rs`).
     #[arg(long)]
     fresh: bool,
+    /// Print the trainer's per-epoch lines (epoch, loss, seconds) to stderr.
+    #[arg(long)]
+    log_epochs: bool,
     /// Write the results here instead of `docs/results/`.
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -200,6 +203,10 @@ struct DatasetSpec {
 
 /// Entry point of `cargo xtask repro`.
 pub fn run(args: ReproArgs) -> Result<()> {
+    if args.log_epochs {
+        // Fails only if a subscriber is already set, which then logs instead.
+        let _ = tracing::subscriber::set_global_default(cache::EpochLog);
+    }
     let root = project_root();
     let spec_path = root.join("benches").join(format!("{}.toml", args.spec));
     let text = std::fs::read_to_string(&spec_path)
