@@ -46,6 +46,32 @@ enum Command {
     Repro(repro::ReproArgs),
 }
 
+/// Restarts this process once with `MIMALLOC_PURGE_DELAY=1000` unless it is set.
+///
+/// mimalloc hands freed memory back to the kernel after 10 ms by default, so
+/// candle's per-op buffers of a GOAD KDDRev step (up to 16 MiB each) were
+/// faulted in and zeroed again at every op (17% of the step in `perf
+/// record`); a 1 s delay keeps them for reuse while idle memory still goes
+/// back. mimalloc reads its options when the process loads, hence the exec.
+fn reexec_with_allocator_settings() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("MIMALLOC_PURGE_DELAY", "1000")
+            .exec();
+        // `exec` only returns on failure: go on with the default settings.
+        eprintln!("note: could not restart with MIMALLOC_PURGE_DELAY set: {err}");
+    }
+}
+
 /// The workspace root, whatever directory the xtask is run from.
 ///
 /// `cargo run` sets `CARGO_MANIFEST_DIR` for the process it starts; that comes
@@ -61,6 +87,7 @@ pub fn project_root() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
+    reexec_with_allocator_settings();
     // candle 0.11 runs large elementwise ops on its own pool of spin-waiting
     // threads next to rayon's; on this 2-core machine under load the spinning
     // took 56% of a GOAD KDD step (`perf record`), and one candle thread made

@@ -159,8 +159,21 @@ impl GoadNet {
     /// Trunk features `(B, M, ndf)` and transformation logits `(B, M, M)`.
     pub fn forward(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
         let feats = self.features(xs)?;
-        let logits = self.head.forward(&leaky_relu(&feats)?)?;
+        let logits = self.head_logits(&leaky_relu(&feats)?)?;
         Ok((feats, logits))
+    }
+
+    /// The head's linear layer on activated features `(B, M, ndf)`: one GEMM
+    /// over all `B * M` rows plus the fused bias add, whose backward sums the
+    /// bias gradient without candle's strided reduction.
+    fn head_logits(&self, act: &Tensor) -> Result<Tensor> {
+        let (b, m, ndf) = act.dims3()?;
+        let flat = act.contiguous()?.reshape((b * m, ndf))?;
+        let mut logits = flat.matmul(&self.head.weight().t()?)?;
+        if let Some(bias) = self.head.bias() {
+            logits = crate::ops::bias_add(&logits, bias)?;
+        }
+        Ok(logits.reshape((b, m, ()))?)
     }
 
     /// `LeakyReLU(0.2)` of the trunk features `(B, M, ndf)` and the logits
@@ -169,7 +182,7 @@ impl GoadNet {
     /// activation computed once for both.
     pub fn forward_activated(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
         let act = leaky_relu(&self.features(xs)?)?;
-        let logits = self.head.forward(&act)?;
+        let logits = self.head_logits(&act)?;
         Ok((act, logits))
     }
 

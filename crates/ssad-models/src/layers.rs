@@ -178,6 +178,18 @@ impl Module for Linear {
     }
 }
 
+impl Linear {
+    /// The `(out, in)` weight, for layers that fuse their own forward pass.
+    pub(crate) fn weight(&self) -> &Tensor {
+        self.0.weight()
+    }
+
+    /// The `(out,)` bias, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        self.0.bias()
+    }
+}
+
 /// Checks a `(B, C, H, W)` image batch with `channels` channels and returns `(B, C, H, W)`.
 pub(crate) fn check_images(
     xs: &Tensor,

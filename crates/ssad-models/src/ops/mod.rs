@@ -10,10 +10,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod batch_norm;
+mod bias_add;
 mod conv;
 mod leaky_relu;
 
 pub use batch_norm::{batch_norm, BatchNormOptions};
+pub use bias_add::bias_add;
 pub use conv::conv2d;
 pub use leaky_relu::leaky_relu;
 
