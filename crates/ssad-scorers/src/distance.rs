@@ -35,6 +35,13 @@ const SELF_BLOCK: usize = 256;
 /// this many bytes in all it falls back to the one-sided search.
 const SELF_BUFFER_BYTES: usize = 1 << 29;
 
+/// Searches with at most this many multiply-adds (`queries × references ×
+/// features`, ~2 ms on one core) run on the calling thread. Handing work to the
+/// rayon pool means waking its workers, which costs more than such a search
+/// saves, and on a loaded machine a woken worker can wait milliseconds for a
+/// CPU (the 198-row WPBC took 3.4 ms in parallel, 0.2 ms serially, at load 14).
+pub(crate) const SERIAL_WORK: usize = 1 << 23;
+
 /// A worker's candidate buffer (`n × k`, ascending per row) and GEMM scratch.
 type ThreadState = (Vec<(f32, u32)>, Vec<f32>);
 
@@ -327,52 +334,61 @@ impl Index {
                 return nb;
             }
         }
-        dist.par_chunks_mut(QUERY_BLOCK * k)
-            .zip(idx.par_chunks_mut(QUERY_BLOCK * k))
-            .enumerate()
-            .for_each(|(block, (dist_out, idx_out))| {
-                let first = block * QUERY_BLOCK;
-                let rows = dist_out.len() / k;
-                let raw = &q.as_slice()[first * d..(first + rows) * d];
-                let unit;
-                let qrows: &[f32] = match self.metric {
-                    Metric::Euclidean => raw,
-                    Metric::Cosine => {
-                        unit = unit_rows(MatrixView::new(raw, rows, d).unwrap_or(q));
-                        &unit
-                    }
-                };
-                let q_norms = gemm_norms(self.metric, qrows, d);
-                let scale = dot_scale(self.metric);
-                let mut best = vec![(f32::INFINITY, u32::MAX); rows * k];
-                let mut dots = vec![0.0f32; rows * REF_BLOCK.min(n)];
-                for ref_first in (0..n).step_by(REF_BLOCK) {
-                    let ref_rows = REF_BLOCK.min(n - ref_first);
-                    let block_ref = &reference[ref_first * d..(ref_first + ref_rows) * d];
-                    dot_block(qrows, block_ref, d, &mut dots, 0.0, 1.0);
-                    let r_norms = &self.sq_norms[ref_first..ref_first + ref_rows];
-                    for i in 0..rows {
-                        let self_j = if exclude_self { first + i } else { usize::MAX };
-                        scan_row(
-                            &mut best[i * k..(i + 1) * k],
-                            &dots[i * ref_rows..(i + 1) * ref_rows],
-                            r_norms,
-                            q_norms[i],
-                            scale,
-                            ref_first,
-                            self_j,
-                        );
-                    }
+        let search_block = |(block, (dist_out, idx_out)): (usize, (&mut [f64], &mut [u32]))| {
+            let first = block * QUERY_BLOCK;
+            let rows = dist_out.len() / k;
+            let raw = &q.as_slice()[first * d..(first + rows) * d];
+            let unit;
+            let qrows: &[f32] = match self.metric {
+                Metric::Euclidean => raw,
+                Metric::Cosine => {
+                    unit = unit_rows(MatrixView::new(raw, rows, d).unwrap_or(q));
+                    &unit
                 }
+            };
+            let q_norms = gemm_norms(self.metric, qrows, d);
+            let scale = dot_scale(self.metric);
+            let mut best = vec![(f32::INFINITY, u32::MAX); rows * k];
+            let mut dots = vec![0.0f32; rows * REF_BLOCK.min(n)];
+            for ref_first in (0..n).step_by(REF_BLOCK) {
+                let ref_rows = REF_BLOCK.min(n - ref_first);
+                let block_ref = &reference[ref_first * d..(ref_first + ref_rows) * d];
+                dot_block(qrows, block_ref, d, &mut dots, 0.0, 1.0);
+                let r_norms = &self.sq_norms[ref_first..ref_first + ref_rows];
                 for i in 0..rows {
-                    self.finish_row(
-                        q.row(first + i),
-                        &best[i * k..(i + 1) * k],
-                        &mut dist_out[i * k..(i + 1) * k],
-                        &mut idx_out[i * k..(i + 1) * k],
+                    let self_j = if exclude_self { first + i } else { usize::MAX };
+                    scan_row(
+                        &mut best[i * k..(i + 1) * k],
+                        &dots[i * ref_rows..(i + 1) * ref_rows],
+                        r_norms,
+                        q_norms[i],
+                        scale,
+                        ref_first,
+                        self_j,
                     );
                 }
-            });
+            }
+            for i in 0..rows {
+                self.finish_row(
+                    q.row(first + i),
+                    &best[i * k..(i + 1) * k],
+                    &mut dist_out[i * k..(i + 1) * k],
+                    &mut idx_out[i * k..(i + 1) * k],
+                );
+            }
+        };
+        let chunk = QUERY_BLOCK * k;
+        if m.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK {
+            dist.chunks_mut(chunk)
+                .zip(idx.chunks_mut(chunk))
+                .enumerate()
+                .for_each(search_block);
+        } else {
+            dist.par_chunks_mut(chunk)
+                .zip(idx.par_chunks_mut(chunk))
+                .enumerate()
+                .for_each(search_block);
+        }
         Neighbours { k, dist, idx }
     }
 
@@ -417,7 +433,8 @@ impl Index {
         let states: Vec<std::sync::Mutex<ThreadState>> = (0..threads)
             .map(|_| std::sync::Mutex::new((Vec::new(), Vec::new())))
             .collect();
-        pairs.par_iter().for_each(|&(a, b)| {
+        let serial = n.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK;
+        let score_pair = |&(a, b): &(usize, usize)| {
             let t = rayon::current_thread_index().unwrap_or(0) % threads;
             let Ok(mut guard) = states[t].lock() else {
                 return;
@@ -488,7 +505,12 @@ impl Index {
                     offer(c, to_distance(row_dots[c], an, b_norms[c]), best, &mut thr);
                 }
             }
-        });
+        };
+        if serial {
+            pairs.iter().for_each(score_pair);
+        } else {
+            pairs.par_iter().for_each(score_pair);
+        }
         let buffers: Vec<Vec<(f32, u32)>> = states
             .into_iter()
             .filter_map(|m| m.into_inner().ok())
@@ -497,21 +519,29 @@ impl Index {
             .collect();
         let mut dist = vec![0.0f64; n * k];
         let mut idx = vec![0u32; n * k];
-        dist.par_chunks_mut(k)
-            .zip(idx.par_chunks_mut(k))
-            .enumerate()
-            .for_each(|(i, (dist_row, idx_row))| {
-                // Every pair was scored in exactly one buffer, so the buffers'
-                // candidates for a row are distinct: the k best of their union win.
-                let mut merged: Vec<(f32, u32)> = buffers
-                    .iter()
-                    .flat_map(|b| b[i * k..(i + 1) * k].iter().copied())
-                    .filter(|&(_, j)| j != u32::MAX)
-                    .collect();
-                merged.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-                merged.truncate(k);
-                self.finish_row(self.data.row(i), &merged, dist_row, idx_row);
-            });
+        let merge_row = |(i, (dist_row, idx_row)): (usize, (&mut [f64], &mut [u32]))| {
+            // Every pair was scored in exactly one buffer, so the buffers'
+            // candidates for a row are distinct: the k best of their union win.
+            let mut merged: Vec<(f32, u32)> = buffers
+                .iter()
+                .flat_map(|b| b[i * k..(i + 1) * k].iter().copied())
+                .filter(|&(_, j)| j != u32::MAX)
+                .collect();
+            merged.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            merged.truncate(k);
+            self.finish_row(self.data.row(i), &merged, dist_row, idx_row);
+        };
+        if serial {
+            dist.chunks_mut(k)
+                .zip(idx.chunks_mut(k))
+                .enumerate()
+                .for_each(merge_row);
+        } else {
+            dist.par_chunks_mut(k)
+                .zip(idx.par_chunks_mut(k))
+                .enumerate()
+                .for_each(merge_row);
+        }
         Some(Neighbours { k, dist, idx })
     }
 }

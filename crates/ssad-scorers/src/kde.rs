@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use ssad_core::{Matrix, MatrixView};
 
-use crate::distance::dot_block;
+use crate::distance::{dot_block, SERIAL_WORK};
 use crate::persist::State;
 use crate::{check, Error, FittedScorer, Result, Scorer};
 
@@ -118,53 +118,60 @@ impl FittedScorer for FittedKde {
             - d as f64 * h.ln()
             - (n as f64).ln();
         let mut out = vec![0.0f64; x.rows()];
-        out.par_chunks_mut(QUERY_BLOCK)
-            .enumerate()
-            .for_each(|(block, out)| {
-                let first = block * QUERY_BLOCK;
-                let rows = out.len();
-                let q = to_f64(&x.as_slice()[first * d..(first + rows) * d]);
-                let q_norms = row_sq_norms(&q, d);
-                let mut max = vec![f64::NEG_INFINITY; rows];
-                let mut sum = vec![0.0f64; rows];
-                let mut dots = vec![0.0f64; rows * REF_BLOCK.min(n)];
-                for ref_first in (0..n).step_by(REF_BLOCK) {
-                    let ref_rows = REF_BLOCK.min(n - ref_first);
-                    let r = &self.train64[ref_first * d..(ref_first + ref_rows) * d];
-                    dot_block(&q, r, d, &mut dots, 0.0, 1.0);
-                    let r_norms = &self.sq_norms[ref_first..ref_first + ref_rows];
-                    for i in 0..rows {
-                        let row = &mut dots[i * ref_rows..(i + 1) * ref_rows];
-                        let mut block_max = f64::NEG_INFINITY;
-                        for (v, &rn) in row.iter_mut().zip(r_norms) {
-                            *v = scale * (q_norms[i] + rn - 2.0 * *v).max(0.0);
-                            block_max = block_max.max(*v);
-                        }
-                        // The terms near the maximum decide the sum; recompute them
-                        // from differences, so a row's distance to itself is exactly 0
-                        // (the expansion leaves ~1e-13·|x|² of noise, which decides
-                        // the ranking when every other term underflows next to it).
-                        let cut = block_max.max(max[i]) - EXACT_WINDOW;
-                        let qrow = &q[i * d..(i + 1) * d];
-                        block_max = f64::NEG_INFINITY;
-                        for (jj, v) in row.iter_mut().enumerate() {
-                            if *v > cut {
-                                *v = scale * sq_dist(qrow, &r[jj * d..(jj + 1) * d]);
-                            }
-                            block_max = block_max.max(*v);
-                        }
-                        if block_max > max[i] {
-                            sum[i] *= (max[i] - block_max).exp();
-                            max[i] = block_max;
-                        }
-                        let m = max[i];
-                        sum[i] += row.iter().map(|&v| (v - m).exp()).sum::<f64>();
-                    }
-                }
+        let score_block = |(block, out): (usize, &mut [f64])| {
+            let first = block * QUERY_BLOCK;
+            let rows = out.len();
+            let q = to_f64(&x.as_slice()[first * d..(first + rows) * d]);
+            let q_norms = row_sq_norms(&q, d);
+            let mut max = vec![f64::NEG_INFINITY; rows];
+            let mut sum = vec![0.0f64; rows];
+            let mut dots = vec![0.0f64; rows * REF_BLOCK.min(n)];
+            for ref_first in (0..n).step_by(REF_BLOCK) {
+                let ref_rows = REF_BLOCK.min(n - ref_first);
+                let r = &self.train64[ref_first * d..(ref_first + ref_rows) * d];
+                dot_block(&q, r, d, &mut dots, 0.0, 1.0);
+                let r_norms = &self.sq_norms[ref_first..ref_first + ref_rows];
                 for i in 0..rows {
-                    out[i] = -(max[i] + sum[i].ln() + log_norm);
+                    let row = &mut dots[i * ref_rows..(i + 1) * ref_rows];
+                    let mut block_max = f64::NEG_INFINITY;
+                    for (v, &rn) in row.iter_mut().zip(r_norms) {
+                        *v = scale * (q_norms[i] + rn - 2.0 * *v).max(0.0);
+                        block_max = block_max.max(*v);
+                    }
+                    // The terms near the maximum decide the sum; recompute them
+                    // from differences, so a row's distance to itself is exactly 0
+                    // (the expansion leaves ~1e-13·|x|² of noise, which decides
+                    // the ranking when every other term underflows next to it).
+                    let cut = block_max.max(max[i]) - EXACT_WINDOW;
+                    let qrow = &q[i * d..(i + 1) * d];
+                    block_max = f64::NEG_INFINITY;
+                    for (jj, v) in row.iter_mut().enumerate() {
+                        if *v > cut {
+                            *v = scale * sq_dist(qrow, &r[jj * d..(jj + 1) * d]);
+                        }
+                        block_max = block_max.max(*v);
+                    }
+                    if block_max > max[i] {
+                        sum[i] *= (max[i] - block_max).exp();
+                        max[i] = block_max;
+                    }
+                    let m = max[i];
+                    sum[i] += row.iter().map(|&v| (v - m).exp()).sum::<f64>();
                 }
-            });
+            }
+            for i in 0..rows {
+                out[i] = -(max[i] + sum[i].ln() + log_norm);
+            }
+        };
+        if x.rows().saturating_mul(n).saturating_mul(d) <= SERIAL_WORK {
+            out.chunks_mut(QUERY_BLOCK)
+                .enumerate()
+                .for_each(score_block);
+        } else {
+            out.par_chunks_mut(QUERY_BLOCK)
+                .enumerate()
+                .for_each(score_block);
+        }
         Ok(out)
     }
 

@@ -9,6 +9,8 @@
 use rayon::prelude::*;
 use ssad_core::MatrixView;
 
+use crate::distance::SERIAL_WORK;
+
 /// Rows per leaf: small enough to prune well, large enough to amortise a node visit.
 const LEAF_SIZE: usize = 32;
 const NO_CHILD: u32 = u32::MAX;
@@ -212,14 +214,11 @@ impl KdTree {
             let mut tree_dist = vec![0.0f64; dist.len()];
             let mut tree_idx = vec![0u32; idx.len()];
             self.search_rows(None, k, &mut tree_dist, &mut tree_idx);
-            dist.par_chunks_mut(k)
-                .zip(idx.par_chunks_mut(k))
-                .enumerate()
-                .for_each(|(row, (dist, idx))| {
-                    let p = self.position[row] as usize;
-                    dist.copy_from_slice(&tree_dist[p * k..(p + 1) * k]);
-                    idx.copy_from_slice(&tree_idx[p * k..(p + 1) * k]);
-                });
+            for (row, (dist, idx)) in dist.chunks_mut(k).zip(idx.chunks_mut(k)).enumerate() {
+                let p = self.position[row] as usize;
+                dist.copy_from_slice(&tree_dist[p * k..(p + 1) * k]);
+                idx.copy_from_slice(&tree_idx[p * k..(p + 1) * k]);
+            }
             return;
         }
         self.search_rows(query, k, dist, idx);
@@ -235,34 +234,44 @@ impl KdTree {
         idx: &mut [u32],
     ) {
         let d = self.d;
-        dist.par_chunks_mut(QUERY_CHUNK * k)
-            .zip(idx.par_chunks_mut(QUERY_CHUNK * k))
-            .enumerate()
-            .for_each(|(chunk, (dist, idx))| {
-                let mut best = vec![(f64::INFINITY, u32::MAX); k];
-                let mut stack = Vec::new();
-                let mut q = vec![0.0f64; d];
-                for r in 0..dist.len() / k {
-                    let row = chunk * QUERY_CHUNK + r;
-                    let skip = match query {
-                        Some(view) => {
-                            q.iter_mut()
-                                .zip(view.row(row))
-                                .for_each(|(a, &b)| *a = f64::from(b));
-                            usize::MAX
-                        }
-                        None => {
-                            q.copy_from_slice(&self.points[row * d..(row + 1) * d]);
-                            self.order[row] as usize
-                        }
-                    };
-                    self.query(&q, skip, &mut best, &mut stack);
-                    best.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    for (t, &(d2, j)) in best.iter().enumerate() {
-                        dist[r * k + t] = d2.sqrt();
-                        idx[r * k + t] = j;
+        let search_chunk = |(chunk, (dist, idx)): (usize, (&mut [f64], &mut [u32]))| {
+            let mut best = vec![(f64::INFINITY, u32::MAX); k];
+            let mut stack = Vec::new();
+            let mut q = vec![0.0f64; d];
+            for r in 0..dist.len() / k {
+                let row = chunk * QUERY_CHUNK + r;
+                let skip = match query {
+                    Some(view) => {
+                        q.iter_mut()
+                            .zip(view.row(row))
+                            .for_each(|(a, &b)| *a = f64::from(b));
+                        usize::MAX
                     }
+                    None => {
+                        q.copy_from_slice(&self.points[row * d..(row + 1) * d]);
+                        self.order[row] as usize
+                    }
+                };
+                self.query(&q, skip, &mut best, &mut stack);
+                best.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                for (t, &(d2, j)) in best.iter().enumerate() {
+                    dist[r * k + t] = d2.sqrt();
+                    idx[r * k + t] = j;
                 }
-            });
+            }
+        };
+        let (m, n) = (dist.len() / k, self.order.len());
+        let chunk = QUERY_CHUNK * k;
+        if m.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK {
+            dist.chunks_mut(chunk)
+                .zip(idx.chunks_mut(chunk))
+                .enumerate()
+                .for_each(search_chunk);
+        } else {
+            dist.par_chunks_mut(chunk)
+                .zip(idx.par_chunks_mut(chunk))
+                .enumerate()
+                .for_each(search_chunk);
+        }
     }
 }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use ssad_core::{Matrix, MatrixView};
 
-use crate::distance::dot_block;
+use crate::distance::{dot_block, SERIAL_WORK};
 use crate::persist::State;
 use crate::{check, Error, FittedScorer, Result, Scorer};
 
@@ -214,51 +214,57 @@ impl std::ops::Deref for Column<'_> {
 fn full_kernel(kernel: &Kernel) -> Vec<f32> {
     let (n, d) = (kernel.sq.len(), kernel.d);
     let mut k = vec![0.0f32; n * n];
-    k.par_chunks_mut(BLOCK * n)
-        .enumerate()
-        .for_each(|(b, rows_out)| {
-            let first = b * BLOCK;
-            let rows = rows_out.len() / n;
-            let q = &kernel.x[first * d..(first + rows) * d];
-            let mut dots = vec![0.0f64; rows * BLOCK.min(n)];
-            for c_first in (0..n).step_by(BLOCK) {
-                let cols = BLOCK.min(n - c_first);
-                dot_block(
-                    q,
-                    &kernel.x[c_first * d..(c_first + cols) * d],
-                    d,
-                    &mut dots,
-                    0.0,
-                    1.0,
-                );
-                for i in 0..rows {
-                    let qn = kernel.sq[first + i];
-                    let out = &mut rows_out[i * n + c_first..i * n + c_first + cols];
-                    for ((o, &dt), &rn) in out
-                        .iter_mut()
-                        .zip(&dots[i * cols..(i + 1) * cols])
-                        .zip(&kernel.sq[c_first..c_first + cols])
-                    {
-                        *o = (-kernel.gamma * (qn + rn - 2.0 * dt)).exp() as f32;
-                    }
+    let fill_rows = |(b, rows_out): (usize, &mut [f32])| {
+        let first = b * BLOCK;
+        let rows = rows_out.len() / n;
+        let q = &kernel.x[first * d..(first + rows) * d];
+        let mut dots = vec![0.0f64; rows * BLOCK.min(n)];
+        for c_first in (0..n).step_by(BLOCK) {
+            let cols = BLOCK.min(n - c_first);
+            dot_block(
+                q,
+                &kernel.x[c_first * d..(c_first + cols) * d],
+                d,
+                &mut dots,
+                0.0,
+                1.0,
+            );
+            for i in 0..rows {
+                let qn = kernel.sq[first + i];
+                let out = &mut rows_out[i * n + c_first..i * n + c_first + cols];
+                for ((o, &dt), &rn) in out
+                    .iter_mut()
+                    .zip(&dots[i * cols..(i + 1) * cols])
+                    .zip(&kernel.sq[c_first..c_first + cols])
+                {
+                    *o = (-kernel.gamma * (qn + rn - 2.0 * dt)).exp() as f32;
                 }
             }
-        });
+        }
+    };
+    if n.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK {
+        k.chunks_mut(BLOCK * n).enumerate().for_each(fill_rows);
+    } else {
+        k.par_chunks_mut(BLOCK * n).enumerate().for_each(fill_rows);
+    }
     k
 }
 
 /// `out[i] = Σ_j w[j]·K[i, j]` over the first `w.len()` columns of the full
 /// matrix, summed in `f64` in column order as libsvm builds its gradient.
 fn matrix_sums(k: &[f32], n: usize, w: &[f64]) -> Vec<f64> {
-    k.par_chunks(n)
-        .map(|row| {
-            row.iter()
-                .zip(w)
-                .filter(|(_, &wj)| wj != 0.0)
-                .map(|(&kij, &wj)| wj * f64::from(kij))
-                .sum()
-        })
-        .collect()
+    let row_sum = |row: &[f32]| -> f64 {
+        row.iter()
+            .zip(w)
+            .filter(|(_, &wj)| wj != 0.0)
+            .map(|(&kij, &wj)| wj * f64::from(kij))
+            .sum()
+    };
+    if n.saturating_mul(w.len()) <= SERIAL_WORK {
+        k.chunks(n).map(row_sum).collect()
+    } else {
+        k.par_chunks(n).map(row_sum).collect()
+    }
 }
 
 /// libsvm's `Solver` specialised to the one-class problem (all `y = +1`, `p = 0`).
@@ -544,7 +550,7 @@ fn kernel_sums(
     if n == 0 {
         return out;
     }
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| {
+    let sum_block = |(b, out): (usize, &mut [f64])| {
         let first = b * BLOCK;
         let rows = out.len();
         let qb = &q[first * d..(first + rows) * d];
@@ -569,7 +575,12 @@ fn kernel_sums(
                     .sum::<f64>();
             }
         }
-    });
+    };
+    if m.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK {
+        out.chunks_mut(BLOCK).enumerate().for_each(sum_block);
+    } else {
+        out.par_chunks_mut(BLOCK).enumerate().for_each(sum_block);
+    }
     out
 }
 
