@@ -91,6 +91,11 @@ pub struct ReproArgs {
     /// MVTec specs: the category folder to run instead of the spec's.
     #[arg(long)]
     mvtec_category: Option<PathBuf>,
+    /// MVTec specs: evaluate the model already saved in a variant's model
+    /// folder (e.g. by `ssad fit --out`) when its config is the one to run,
+    /// instead of fitting it again; its fit time is then not known.
+    #[arg(long)]
+    reuse_models: bool,
 }
 
 #[derive(Debug, Deserialize)]

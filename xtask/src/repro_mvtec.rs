@@ -152,7 +152,8 @@ fn merge(base: &mut Value, over: &Value) {
 struct Outcome {
     image: f64,
     pixel: Option<f64>,
-    seconds: f64,
+    /// Fit wall time; `None` for a reused model.
+    seconds: Option<f64>,
 }
 
 /// Entry point for `kind = "mvtec"` specs.
@@ -296,13 +297,22 @@ pub(super) fn run(args: &ReproArgs, text: &str, data_root: &Path) -> Result<()> 
                 })
                 .collect();
             let dir = models.join(format!("{slug}-seed{seed}"));
-            let o = run_one(&cp, &train, &test, &labels, &masks, Seed(seed), &dir)?;
+            let o = run_one(
+                &cp,
+                &train,
+                &test,
+                &labels,
+                &masks,
+                Seed(seed),
+                &dir,
+                args.reuse_models,
+            )?;
             eprintln!(
-                "{name} {:<24} seed {seed}: image AUROC {:.2}, pixel AUROC {}, {:.0} s",
+                "{name} {:<24} seed {seed}: image AUROC {:.2}, pixel AUROC {}, fit {}",
                 variant.label,
                 100.0 * o.image,
                 o.pixel.map_or("-".into(), |p| format!("{:.2}", 100.0 * p)),
-                o.seconds
+                o.seconds.map_or("reused".into(), |s| format!("{s:.0} s"))
             );
             outcomes.push(o);
         }
@@ -317,7 +327,8 @@ pub(super) fn run(args: &ReproArgs, text: &str, data_root: &Path) -> Result<()> 
             } else {
                 Value::Null
             },
-            "seconds": outcomes.iter().map(|o| o.seconds).sum::<f64>(),
+            // null when any model was reused (fitted elsewhere, time unknown).
+            "seconds": outcomes.iter().map(|o| o.seconds).sum::<Option<f64>>(),
         }));
         write(&rows)?;
     }
@@ -333,19 +344,37 @@ fn run_one(
     masks: &[Vec<f32>],
     seed: Seed,
     dir: &Path,
+    reuse: bool,
 ) -> Result<Outcome> {
     let (h, w) = train.side;
-    let started = Instant::now();
-    let batch = ImageBatch::new(&train.data, [train.n, 3, h, w])?;
-    let detector = cp.fit_cutpaste(batch, seed, Some(dir))?;
-    let seconds = started.elapsed().as_secs_f64();
-    detector.save(dir)?;
+    let saved = dir.join("method.json");
+    let (detector, seconds): (Box<dyn Detector>, _) = if reuse && saved.is_file() {
+        let header: Value = serde_json::from_slice(&std::fs::read(&saved)?)?;
+        let theirs: CutPasteConfig = serde_json::from_value(header["config"].clone())
+            .with_context(|| format!("{}: not a CutPaste model", dir.display()))?;
+        if &theirs != cp {
+            bail!(
+                "{}: the saved model's config differs from the one to run",
+                dir.display()
+            );
+        }
+        eprintln!("  reusing the model saved in {}", dir.display());
+        (ssad_methods::load(dir)?, None)
+    } else {
+        let started = Instant::now();
+        let batch = ImageBatch::new(&train.data, [train.n, 3, h, w])?;
+        let detector = cp.fit_cutpaste(batch, seed, Some(dir))?;
+        let seconds = started.elapsed().as_secs_f64();
+        detector.save(dir)?;
+        (Box::new(detector), Some(seconds))
+    };
     let test_batch = ImageBatch::new(&test.data, [test.n, 3, h, w])?;
     let scoring = Instant::now();
     let scores = detector.score(Input::Images(test_batch))?;
     let image = ssad_eval::auroc(&scores, labels)?;
     eprintln!(
-        "  fit {seconds:.0} s; test image scores {:.1} s",
+        "  fit {}; test image scores {:.1} s",
+        seconds.map_or("reused".into(), |s: f64| format!("{s:.0} s")),
         scoring.elapsed().as_secs_f64()
     );
     let mapping = Instant::now();
@@ -453,13 +482,15 @@ fn markdown(r: &Value) -> String {
     s.push_str("| variant | image AUROC (ours) | image AUROC (paper) | pixel AUROC (ours) | pixel AUROC (paper) | fit time (s) |\n|---|---|---|---|---|---|\n");
     for row in r["rows"].as_array().into_iter().flatten() {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} |\n",
             row["variant"].as_str().unwrap_or(""),
             fmt(&row["image_auroc"]),
             paper(&row["paper_image"]),
             fmt(&row["pixel_auroc"]),
             paper(&row["paper_pixel"]),
-            row["seconds"].as_f64().unwrap_or(0.0),
+            row["seconds"]
+                .as_f64()
+                .map_or("— (fitted elsewhere)".into(), |s| format!("{s:.0}")),
         ));
     }
     if let Some(notes) = r["notes"].as_array() {

@@ -165,8 +165,9 @@ impl ViewSource<'_> {
     fn gather(&self, indices: &[usize], epoch: u64) -> Vec<f32> {
         let [c, h, w] = self.chw;
         let image = c * h * w;
-        let side = self.crop.unwrap_or(0);
-        let mut out = Vec::with_capacity(indices.len() * c * h.max(side) * w.max(side));
+        // Exactly the batch: the Vec becomes the tensor's storage, capacity included.
+        let (oh, ow) = self.crop.map_or((h, w), |p| (p, p));
+        let mut out = Vec::with_capacity(indices.len() * c * oh * ow);
         for &draw in indices {
             let src = &self.images[(draw % self.n) * image..][..image];
             match self.crop {
