@@ -29,8 +29,10 @@
 //! `target/repro-cache/` (keyed by the resolved method config and the data
 //! protocol) and reused by the next run, so a run of many hours can stop and
 //! go on in another session; the results list every row, computed or cached,
-//! and name the cached seeds with their git revision and date. `--fresh`
-//! recomputes everything. Rows of datasets left out by `--datasets` are still
+//! and name the cached seeds with their git revision and date. GOAD also
+//! checkpoints every epoch under `target/repro-cache/<stem>/runs/`, so a seed
+//! stopped mid-training resumes from its last epoch. `--fresh` recomputes
+//! everything. Rows of datasets left out by `--datasets` are still
 //! reported when all their seeds are in the cache, so a partial run never
 //! drops rows an earlier run produced.
 
@@ -460,6 +462,20 @@ fn run_tabular(
         let Some(loaded) = loaded else {
             return Ok(None);
         };
+        // GOAD checkpoints every epoch, so a seed of many hours (KDDRev)
+        // resumes mid-training in the next run instead of starting over.
+        let run_dir = (method.method == "goad")
+            .then(|| tab.cache.run_dir(&dataset.name, &method.label, seed));
+        let m = match &run_dir {
+            Some(dir) => {
+                let mut config = m.config_json()?;
+                if let Value::Object(map) = &mut config {
+                    map.insert("checkpoint_dir".into(), json!(dir));
+                }
+                ssad_methods::method(&method.method, Some(config))?
+            }
+            None => m,
+        };
         let t = Instant::now();
         let split = loaded.split(Seed(seed))?;
         let split = match ctx.reduced {
@@ -482,6 +498,10 @@ fn run_tabular(
             date: cache::now_utc(),
         };
         tab.cache.put(&dataset.name, &method.label, seed, &entry)?;
+        if let Some(dir) = run_dir {
+            // The result is stored; its checkpoints are no longer needed.
+            let _ = std::fs::remove_dir_all(dir);
+        }
         values.push(value);
         seconds += secs;
     }

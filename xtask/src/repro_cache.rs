@@ -56,6 +56,21 @@ impl Cache {
         ))
     }
 
+    /// Where a method that checkpoints (GOAD) trains `seed`: resumed from by
+    /// the next run if this one stops mid-seed, removed once the seed is stored.
+    /// A `--fresh` run starts it over.
+    pub fn run_dir(&self, dataset: &str, method: &str, seed: u64) -> PathBuf {
+        let dir = self.dir.join("runs").join(format!(
+            "{}__{}__seed{seed}",
+            file_part(dataset),
+            file_part(method)
+        ));
+        if self.fresh {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        dir
+    }
+
     /// The stored result of `seed`, if there is one under the same `key`.
     pub fn get(&self, dataset: &str, method: &str, seed: u64, key: &str) -> Option<CachedSeed> {
         if self.fresh {

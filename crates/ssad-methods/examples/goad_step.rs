@@ -4,9 +4,9 @@
 //!
 //! Prints milliseconds per step for the batch (affine maps), the forward pass,
 //! cross-entropy (fused op and candle's `log_softmax` + `gather`), the center
-//! triplet, the backward pass and the Adam update, then the whole step; then
-//! the center scorer on 256 rows of features (one GEMM per row) against the
-//! direct `M x M` difference loops it replaced.
+//! triplet (fused op), the backward pass and the Adam update, then the whole
+//! step; then the center scorer on 256 rows of features (one GEMM per row)
+//! against the direct `M x M` difference loops it replaced.
 
 use std::time::Instant;
 
@@ -67,8 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         trunk_layers: cfg.trunk_layers,
     };
     let net = GoadNet::new(&net_cfg, vars.var_builder(DType::F32, &dev))?;
-    let (trunk, logits) = time("forward", reps, || net.forward(&batch).unwrap());
-    let feats = trunk.maximum(&(&trunk * 0.2)?)?;
+    // The training path: activated features and the logits computed from them.
+    let (feats, logits) = time("forward", reps, || net.forward_activated(&batch).unwrap());
     let labels = Tensor::arange(0u32, m as u32, &dev)?
         .unsqueeze(0)?
         .broadcast_as((b, m))?
@@ -113,8 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     time("adam step", reps, || opt.step(&grads).unwrap());
     time("whole step", reps, || {
         let batch = affine.apply(&x).unwrap();
-        let (trunk, logits) = net.forward(&batch).unwrap();
-        let feats = trunk.maximum(&(&trunk * 0.2).unwrap()).unwrap();
+        let (feats, logits) = net.forward_activated(&batch).unwrap();
         let ce = ssad_losses::cross_entropy(&logits.reshape((b * m, m)).unwrap(), &labels).unwrap();
         let tc = ssad_losses::center_triplet(&feats, cfg.margin).unwrap();
         let loss = (ce + (tc * cfg.lambda).unwrap()).unwrap();

@@ -34,6 +34,9 @@ fn to_train_error(e: impl std::fmt::Display) -> ssad_train::Error {
     }
 }
 
+/// Name of the centers in a checkpoint's objective state.
+const CENTERS_KEY: &str = "goad.centers";
+
 /// GOAD's loss, `CE + lambda * center triplet`, and the running sum of batch-mean
 /// trunk features from which the centers are taken after the last epoch.
 pub(crate) struct GoadObjective {
@@ -111,6 +114,30 @@ impl Objective for GoadObjective {
             self.centers = Some((sum / self.batches as f64)?);
         }
         self.batches = 0;
+        Ok(())
+    }
+
+    /// Checkpoints are written after `on_epoch_end`, when the running sums are
+    /// empty: the centers are all the state there is.
+    fn extra_state(&self) -> ssad_train::Result<Vec<(String, Tensor)>> {
+        Ok(self
+            .centers
+            .iter()
+            .map(|c| (CENTERS_KEY.to_string(), c.clone()))
+            .collect())
+    }
+
+    fn load_extra_state(
+        &mut self,
+        mut tensors: std::collections::HashMap<String, Tensor>,
+    ) -> ssad_train::Result<()> {
+        self.centers = tensors.remove(CENTERS_KEY);
+        if let Some(name) = tensors.keys().next() {
+            return Err(ssad_train::Error::InvalidConfig {
+                field: "extra_state",
+                reason: format!("unexpected GOAD checkpoint tensor `{name}`"),
+            });
+        }
         Ok(())
     }
 }
