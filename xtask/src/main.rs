@@ -46,13 +46,15 @@ enum Command {
     Repro(repro::ReproArgs),
 }
 
-/// Restarts this process once with `MIMALLOC_PURGE_DELAY=1000` unless it is set.
+/// Restarts this process once with `MIMALLOC_PURGE_DELAY=-1` unless it is set.
 ///
-/// mimalloc hands freed memory back to the kernel after 10 ms by default, so
-/// candle's per-op buffers of a GOAD KDDRev step (up to 16 MiB each) were
-/// faulted in and zeroed again at every op (17% of the step in `perf
-/// record`); a 1 s delay keeps them for reuse while idle memory still goes
-/// back. mimalloc reads its options when the process loads, hence the exec.
+/// mimalloc hands freed memory back to the kernel after a delay (10 ms by
+/// default), so candle's per-op buffers of a GOAD KDDRev step (up to 16 MiB
+/// each) were faulted in and zeroed again at every op: 17% of the step in
+/// `perf record`, 19,169 page faults in 10 steps with a 1 s delay and 603
+/// with none. Never purging keeps the process at its peak (about 1 GB for a
+/// KDDRev fit and score). mimalloc reads its options when the process loads,
+/// hence the exec.
 fn reexec_with_allocator_settings() {
     #[cfg(unix)]
     {
@@ -65,7 +67,7 @@ fn reexec_with_allocator_settings() {
         };
         let err = std::process::Command::new(exe)
             .args(std::env::args_os().skip(1))
-            .env("MIMALLOC_PURGE_DELAY", "1000")
+            .env("MIMALLOC_PURGE_DELAY", "-1")
             .exec();
         // `exec` only returns on failure: go on with the default settings.
         eprintln!("note: could not restart with MIMALLOC_PURGE_DELAY set: {err}");
