@@ -210,7 +210,8 @@ impl std::ops::Deref for Column<'_> {
 }
 
 /// The whole kernel matrix in `f32` (symmetric, so row `i` is column `i`),
-/// rounded from `f64` like libsvm's `Qfloat`.
+/// rounded from `f64` like libsvm's `Qfloat`. The blocks on and above the
+/// diagonal are computed (half the GEMM and `exp` work), the rest mirrored.
 fn full_kernel(kernel: &Kernel) -> Vec<f32> {
     let (n, d) = (kernel.sq.len(), kernel.d);
     let mut k = vec![0.0f32; n * n];
@@ -219,7 +220,8 @@ fn full_kernel(kernel: &Kernel) -> Vec<f32> {
         let rows = rows_out.len() / n;
         let q = &kernel.x[first * d..(first + rows) * d];
         let mut dots = vec![0.0f64; rows * BLOCK.min(n)];
-        for c_first in (0..n).step_by(BLOCK) {
+        // Only the blocks on and right of the diagonal: the rest is mirrored below.
+        for c_first in (first..n).step_by(BLOCK) {
             let cols = BLOCK.min(n - c_first);
             dot_block(
                 q,
@@ -246,6 +248,18 @@ fn full_kernel(kernel: &Kernel) -> Vec<f32> {
         k.chunks_mut(BLOCK * n).enumerate().for_each(fill_rows);
     } else {
         k.par_chunks_mut(BLOCK * n).enumerate().for_each(fill_rows);
+    }
+    // Left of the diagonal blocks, K[i, j] = K[j, i], copied in cache-sized tiles.
+    const TILE: usize = 64;
+    for i0 in (BLOCK..n).step_by(TILE) {
+        let left = i0 / BLOCK * BLOCK;
+        for j0 in (0..left).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(n) {
+                for j in j0..(j0 + TILE).min(left) {
+                    k[i * n + j] = k[j * n + i];
+                }
+            }
+        }
     }
     k
 }
