@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! CSI_DIAG_CLASSES=2,4 CSI_DIAG_TRAIN=256 CSI_DIAG_TEST=500 CSI_DIAG_EPOCHS=4 CSI_DIAG_BATCH=16 \
-//!   cargo test -p ssad-methods --lib csi::diagnose -- --ignored --nocapture
+//!   CSI_DIAG_LR=0.1 cargo test -p ssad-methods --lib csi::diagnose -- --ignored --nocapture
 //! ```
 //!
 //! The defaults are the `reduced` setting of `benches/csi-fmnist.toml`
@@ -171,16 +171,21 @@ fn csi_score_parts_on_fashion_mnist() {
     let (n_train, n_test) = (knob("CSI_DIAG_TRAIN", 256), knob("CSI_DIAG_TEST", 500));
     let (epochs, batch) = (knob("CSI_DIAG_EPOCHS", 4), knob("CSI_DIAG_BATCH", 16));
     let views = knob("CSI_DIAG_VIEWS", 2);
+    // LARS learning rate (CSI: 0.1, warmed up x10 to 1.0 over 10 epochs).
+    let lr: f64 = std::env::var("CSI_DIAG_LR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.1);
     let seed = Seed(0);
     let budget = serde_json::json!({
         "backbone": {"kind": "small28"}, "batch_size": batch, "epochs": epochs,
-        "schedule": {"kind": "constant"},
+        "schedule": {"kind": "constant"}, "optimizer": {"kind": "lars", "lr": lr},
     });
     let mut csi_json = budget.clone();
     csi_json["test_samples"] = views.into();
     let config: CsiConfig = serde_json::from_value(csi_json).unwrap();
     println!(
-        "CSI vs SimCLR, {n_train} train / {n_test} test images, {epochs} epochs, batch {batch}, {views} test-time views"
+        "CSI vs SimCLR, {n_train} train / {n_test} test images, {epochs} epochs, batch {batch}, LARS lr {lr}, {views} test-time views"
     );
     for class in classes {
         let split = ssad_data::protocols::one_class_split(&train, &test, class).unwrap();
