@@ -248,7 +248,12 @@ impl Optimizer {
         let steps = self.steps;
         for ((_, var), slots) in self.params.named().iter().zip(self.slots.iter_mut()) {
             let Some(grad) = grads.get(var) else { continue };
-            let p = var.as_tensor();
+            // Detached (same storage): the update, and the momentum / Adam
+            // buffers kept for the next step, must not record ops on the
+            // variable, or each buffer would hold the chain of every earlier
+            // step's buffers and gradients (memory growing by several model
+            // sizes per step).
+            let p = &var.as_tensor().detach();
             let updated = match &self.config {
                 OptimizerConfig::Sgd(c) => {
                     let g = add_decay(grad, p, c.weight_decay)?;
