@@ -7,8 +7,8 @@
 //! columns stored in `f32` like libsvm's `Qfloat`. The starting point is
 //! libsvm's (the first `⌊ν·n⌋` multipliers at 1), so the solution and `ρ` match
 //! it to within the stopping tolerance. When the whole `n × n` kernel matrix
-//! fits the cache budget (`4·n²` bytes ≤ `cache_mib`, n ≤ 7240 at the default
-//! 200 MiB), it is computed up front with `f64` GEMM blocks in parallel over
+//! fits `full_kernel_mib` (`4·n²` bytes; n ≤ 8192 at the default 256 MiB),
+//! it is computed up front with `f64` GEMM blocks in parallel over
 //! row blocks, and the solver reads its columns from it (libsvm computes
 //! each column on demand, one row at a time). Larger problems fall back to the
 //! LRU cache, whose initial gradient is also computed with GEMM blocks.
@@ -45,7 +45,8 @@ pub enum Gamma {
 }
 
 /// One-class SVM config; defaults are PyOD's (`nu=0.5`, `gamma='auto'`,
-/// `tol=1e-3`, shrinking, 200 MB kernel cache).
+/// `tol=1e-3`, shrinking, 200 MB kernel cache), plus the whole kernel matrix
+/// precomputed up to 256 MiB (n ≤ 8192).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OcsvmConfig {
@@ -57,8 +58,13 @@ pub struct OcsvmConfig {
     pub tol: f64,
     /// Shrink bounded multipliers out of the active set (libsvm's `-h 1`).
     pub shrinking: bool,
-    /// Kernel cache size in MiB.
+    /// Kernel cache size in MiB (for problems whose whole kernel matrix is
+    /// larger than `full_kernel_mib`).
     pub cache_mib: usize,
+    /// Precompute the whole `n × n` kernel matrix (`4n²` bytes) when it fits
+    /// in this many MiB, instead of caching columns; 0 = always cache. Only
+    /// speed and memory depend on it, not the solution.
+    pub full_kernel_mib: usize,
 }
 
 impl Default for OcsvmConfig {
@@ -69,6 +75,7 @@ impl Default for OcsvmConfig {
             tol: 1e-3,
             shrinking: true,
             cache_mib: 200,
+            full_kernel_mib: 256,
         }
     }
 }
@@ -672,7 +679,7 @@ impl Scorer for OcsvmConfig {
             .iter()
             .map(|&a| if a >= C { C } else { 0.0 })
             .collect();
-        let budget = self.cache_mib.saturating_mul(1 << 20);
+        let budget = self.full_kernel_mib.saturating_mul(1 << 20);
         let full = (l.saturating_mul(l).saturating_mul(4) <= budget).then(|| full_kernel(&kernel));
         let (g, g_bar) = match &full {
             Some(k) => (
@@ -810,8 +817,15 @@ mod tests {
     fn defaults_are_pyods() {
         let c = OcsvmConfig::default();
         assert_eq!(
-            (c.nu, c.gamma, c.tol, c.shrinking),
-            (0.5, Gamma::Auto, 1e-3, true)
+            (
+                c.nu,
+                c.gamma,
+                c.tol,
+                c.shrinking,
+                c.cache_mib,
+                c.full_kernel_mib
+            ),
+            (0.5, Gamma::Auto, 1e-3, true, 200, 256)
         );
         assert_eq!(serde_json::from_str::<OcsvmConfig>("{}").unwrap(), c);
         let v: OcsvmConfig = serde_json::from_str(r#"{"gamma": {"value": 0.5}}"#).unwrap();
@@ -841,9 +855,9 @@ mod tests {
 
     #[test]
     fn evicting_cache_gives_the_same_solution_as_the_full_matrix() {
-        // The default 200 MiB holds the whole 600 × 600 matrix (1.4 MiB), so
-        // it is precomputed; 1 MiB does not, and holds 1 MiB / (4 B · 600) =
-        // 436 of the 600 columns, so columns get evicted. The two paths
+        // By default the whole 600 × 600 matrix (1.4 MiB) is precomputed;
+        // with `full_kernel_mib: 0` columns are cached, and 1 MiB holds
+        // 1 MiB / (4 B · 600) = 436 of the 600 columns, so some get evicted. The two paths
         // compute kernel values with different summation orders (GEMM blocks
         // vs one dot product), which may differ in the last bit of an `f32`.
         let rows: Vec<[f32; 2]> = (0..600)
@@ -853,6 +867,7 @@ mod tests {
         let big = OcsvmConfig::default().fit(x.view()).unwrap();
         let small = OcsvmConfig {
             cache_mib: 1,
+            full_kernel_mib: 0,
             ..OcsvmConfig::default()
         }
         .fit(x.view())
