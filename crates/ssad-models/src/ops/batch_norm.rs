@@ -14,6 +14,8 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Te
 use candle_core::{ModuleT, WithDType};
 use rayon::prelude::*;
 
+use super::contiguous;
+
 /// Settings of [`batch_norm`]; the default is PyTorch's (`eps` 1e-5,
 /// `momentum` 0.1) without ReLU.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -425,14 +427,6 @@ impl BatchNormOp {
     }
 }
 
-/// Borrows the contiguous data of a storage, or fails.
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("batch_norm: operand must be contiguous"),
-    }
-}
-
 /// The CPU data of `t` as `T`, or an error for another dtype or device.
 fn with_cpu_slice<T: WithDType, R>(
     t: &Tensor,
@@ -442,7 +436,7 @@ fn with_cpu_slice<T: WithDType, R>(
     let Storage::Cpu(cpu) = &*storage else {
         bail!("batch_norm: backward expects CPU tensors")
     };
-    f(contiguous(cpu.as_slice::<T>()?, layout)?)
+    f(contiguous(cpu.as_slice::<T>()?, layout, "batch_norm")?)
 }
 
 impl BatchNormOp {
@@ -506,12 +500,20 @@ impl CustomOp3 for BatchNormOp {
             )
         }
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => CpuStorage::F32(
-                self.forward(contiguous(x, l1)?, contiguous(w, l2)?, contiguous(b, l3)?),
-            ),
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(
-                self.forward(contiguous(x, l1)?, contiguous(w, l2)?, contiguous(b, l3)?),
-            ),
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                CpuStorage::F32(self.forward(
+                    contiguous(x, l1, "batch_norm")?,
+                    contiguous(w, l2, "batch_norm")?,
+                    contiguous(b, l3, "batch_norm")?,
+                ))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                CpuStorage::F64(self.forward(
+                    contiguous(x, l1, "batch_norm")?,
+                    contiguous(w, l2, "batch_norm")?,
+                    contiguous(b, l3, "batch_norm")?,
+                ))
+            }
             _ => bail!(
                 "batch_norm: unsupported dtypes {:?}, {:?}, {:?} (f32 or f64, all the same)",
                 s1.dtype(),

@@ -11,6 +11,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
+
 /// Rows per block of the bias gradient.
 const ROWS_PER_BLOCK: usize = 256;
 
@@ -45,14 +47,6 @@ struct BiasAdd {
     k: usize,
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let data = storage.as_slice::<f32>()?;
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("bias-add: inputs must be contiguous".into()))?;
-    Ok(&data[start..end])
-}
-
 impl CustomOp2 for BiasAdd {
     fn name(&self) -> &'static str {
         "bias-add"
@@ -65,8 +59,8 @@ impl CustomOp2 for BiasAdd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous(s1, l1)?;
-        let b = contiguous(s2, l2)?;
+        let x = contiguous_f32(s1, l1, "bias-add")?;
+        let b = contiguous_f32(s2, l2, "bias-add")?;
         let k = self.k;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(k * ROWS_PER_BLOCK)
@@ -94,7 +88,7 @@ impl CustomOp2 for BiasAdd {
         let Storage::Cpu(cpu) = &*storage else {
             return Err(candle_core::Error::Msg("bias-add: CPU only".into()));
         };
-        let g = contiguous(cpu, layout)?;
+        let g = contiguous_f32(cpu, layout, "bias-add")?;
         let partials: Vec<Vec<f32>> = g
             .par_chunks(k * ROWS_PER_BLOCK)
             .map(|block| {

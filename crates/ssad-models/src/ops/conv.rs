@@ -6,6 +6,8 @@ use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::contiguous;
+
 /// Convolves `xs` `(B, C, H, W)` with `weight` `(O, C, KH, KW)` (no bias,
 /// no dilation, no groups), zero-padding every side by `padding`.
 ///
@@ -430,14 +432,6 @@ fn weight_grad<T: Float>(g: &Geometry, x: &[T], grad: &[T]) -> Vec<T> {
         inner => T::with_scratch(scratch, |col| accumulate(0..g.batch, &mut dw, col, inner)),
     }
     dw
-}
-
-/// Borrows the contiguous data of a storage of type `T`, or fails.
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{what}: operand must be contiguous"),
-    }
 }
 
 /// Runs `kernel` on two storages of the same float type.

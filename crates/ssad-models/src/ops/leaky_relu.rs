@@ -9,6 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
+
 /// Elements per rayon task (one chunk).
 const MIN_PER_TASK: usize = 1 << 14;
 
@@ -30,14 +32,6 @@ struct LeakyRelu {
     slope: f32,
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let data = storage.as_slice::<f32>()?;
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("leaky-relu: input must be contiguous".into()))?;
-    Ok(&data[start..end])
-}
-
 impl CustomOp1 for LeakyRelu {
     fn name(&self) -> &'static str {
         "leaky-relu"
@@ -48,7 +42,7 @@ impl CustomOp1 for LeakyRelu {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous(storage, layout)?;
+        let x = contiguous_f32(storage, layout, "leaky-relu")?;
         let slope = self.slope;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(MIN_PER_TASK)
@@ -75,8 +69,8 @@ impl CustomOp1 for LeakyRelu {
         let (Storage::Cpu(g_cpu), Storage::Cpu(x_cpu)) = (&*g_storage, &*x_storage) else {
             return Err(candle_core::Error::Msg("leaky-relu: CPU only".into()));
         };
-        let g = contiguous(g_cpu, g_layout)?;
-        let x = contiguous(x_cpu, x_layout)?;
+        let g = contiguous_f32(g_cpu, g_layout, "leaky-relu")?;
+        let x = contiguous_f32(x_cpu, x_layout, "leaky-relu")?;
         let (one, slope) = (1f32.to_bits(), self.slope.to_bits());
         let mut grad = vec![0f32; x.len()];
         grad.par_chunks_mut(MIN_PER_TASK)

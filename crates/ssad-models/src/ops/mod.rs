@@ -9,6 +9,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use candle_core::{CpuStorage, Layout};
+
 mod batch_norm;
 mod bias_add;
 mod conv;
@@ -30,4 +32,21 @@ pub fn set_custom_cpu_ops(enabled: bool) {
 /// Whether the custom CPU ops are on (see [`set_custom_cpu_ops`]).
 pub fn custom_cpu_ops() -> bool {
     CUSTOM_CPU_OPS.load(Ordering::Relaxed)
+}
+
+/// Borrows the contiguous data of a storage, or fails naming the op.
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: operand must be contiguous"),
+    }
+}
+
+/// The contiguous `f32` data of a CPU storage, or fails naming the op.
+fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    contiguous(storage.as_slice::<f32>()?, layout, op)
 }
