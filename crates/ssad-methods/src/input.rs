@@ -83,6 +83,26 @@ impl<'a> Input<'a> {
         self.len() == 0
     }
 
+    /// The images of an image input, checked non-empty and finite; `method`
+    /// names the caller in the error for tabular input.
+    pub fn images(self, method: &'static str) -> Result<ImageBatch<'a>> {
+        let batch = match self {
+            Input::Images(b) => b,
+            other => {
+                return Err(Error::InputKind {
+                    method,
+                    expected: "images",
+                    got: other.kind(),
+                })
+            }
+        };
+        let [n, c, h, w] = batch.shape();
+        let rows = MatrixView::new(batch.data(), n, c * h * w)?;
+        rows.check_non_empty()?;
+        rows.check_finite()?;
+        Ok(batch)
+    }
+
     /// The matrix of a tabular input; `method` names the caller in the error otherwise.
     pub fn tabular(self, method: &'static str) -> Result<MatrixView<'a>> {
         match self {

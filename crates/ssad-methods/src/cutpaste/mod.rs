@@ -51,27 +51,12 @@ impl Method for CutPasteConfig {
     }
 
     fn fit(&self, train: Input<'_>, seed: Seed) -> Result<Box<dyn Detector>> {
-        Ok(Box::new(self.fit_cutpaste(images(train)?, seed, None)?))
+        Ok(Box::new(self.fit_cutpaste(
+            train.images(NAME)?,
+            seed,
+            None,
+        )?))
     }
-}
-
-/// The image batch of `x`, checked non-empty and finite.
-fn images(x: Input<'_>) -> Result<ImageBatch<'_>> {
-    let batch = match x {
-        Input::Images(b) => b,
-        other => {
-            return Err(Error::InputKind {
-                method: NAME,
-                expected: "images",
-                got: other.kind(),
-            })
-        }
-    };
-    let [n, c, h, w] = batch.shape();
-    let rows = MatrixView::new(batch.data(), n, c * h * w)?;
-    rows.check_non_empty()?;
-    rows.check_finite()?;
-    Ok(batch)
 }
 
 fn chw(batch: &ImageBatch<'_>) -> [usize; 3] {
@@ -361,7 +346,7 @@ impl Detector for CutPasteDetector {
     }
 
     fn score(&self, x: Input<'_>) -> Result<Vec<f64>> {
-        let x = images(x)?;
+        let x = x.images(NAME)?;
         Ok(self.gde.score(self.features(x)?.view())?)
     }
 
@@ -388,7 +373,7 @@ impl Detector for CutPasteDetector {
         let Some(local) = &self.local else {
             return Ok(None);
         };
-        let x = images(x)?;
+        let x = x.images(NAME)?;
         self.check(&x)?;
         let [_, h, w] = self.shape;
         let maps = local.pixel_maps(x.data(), self.shape, &self.config.localization)?;

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use ssad_augment::{expand, TransformFamily};
-use ssad_core::{Matrix, MatrixView, Seed};
+use ssad_core::{Matrix, Seed};
 use ssad_models::{Backbone, BackboneConfig, ExtraTensors, LinearHead, SeededVarMap};
 use ssad_scorers::{
     CenterConfig, DirichletConfig, FittedCenter, FittedScorer, Scorer, SoftmaxConfig,
@@ -51,27 +51,8 @@ impl<V: Variant> Method for TransformClassifierConfig<V> {
     }
 
     fn fit(&self, train: Input<'_>, seed: Seed) -> Result<Box<dyn Detector>> {
-        Ok(Box::new(self.fit_images(images::<V>(train)?, seed)?))
+        Ok(Box::new(self.fit_images(train.images(V::NAME)?, seed)?))
     }
-}
-
-/// The image batch of `x`, checked non-empty and finite.
-fn images<V: Variant>(x: Input<'_>) -> Result<ImageBatch<'_>> {
-    let batch = match x {
-        Input::Images(b) => b,
-        other => {
-            return Err(Error::InputKind {
-                method: V::NAME,
-                expected: "images",
-                got: other.kind(),
-            })
-        }
-    };
-    let [n, c, h, w] = batch.shape();
-    let rows = MatrixView::new(batch.data(), n, c * h * w)?;
-    rows.check_non_empty()?;
-    rows.check_finite()?;
-    Ok(batch)
 }
 
 fn chw(batch: &ImageBatch<'_>) -> [usize; 3] {
@@ -250,7 +231,7 @@ impl<V: Variant> Detector for TransformDetector<V> {
     }
 
     fn score(&self, x: Input<'_>) -> Result<Vec<f64>> {
-        let x = images::<V>(x)?;
+        let x = x.images(V::NAME)?;
         let scorer = self.scorer.as_ref().ok_or_else(|| Error::InvalidConfig {
             field: "scorer",
             reason: "the detector is not fitted".into(),
