@@ -6,7 +6,8 @@
 //! Prints milliseconds per training step (one epoch over `--rows` rows, batch
 //! 64), milliseconds per 1000 scored rows, and the GEMM floor of a step: the
 //! step's matrix-multiply FLOPs divided by candle's measured sgemm rate at
-//! the step's own shapes (forward, and the two backward products of each).
+//! the step's own shapes (forward, and the two backward products of each;
+//! each shape's time and rate go to stderr).
 //! The load average is printed too: figures mean little on a loaded machine.
 
 use std::time::Instant;
@@ -141,9 +142,16 @@ fn gemm_floor(cfg: &GoadConfig) -> Result<(f64, f64, f64)> {
         for _ in 0..reps {
             a.matmul(&w)?;
         }
-        secs += started.elapsed().as_secs_f64() / reps as f64;
+        let shape_secs = started.elapsed().as_secs_f64() / reps as f64;
+        let shape_flops = 2.0 * (rows * inner * cols) as f64;
+        eprintln!(
+            "  ({rows} x {inner}) x ({inner} x {cols}): {:.2} ms, {:.0} GFLOP/s",
+            1e3 * shape_secs,
+            shape_flops / shape_secs / 1e9
+        );
+        secs += shape_secs;
         cpu += (cpu_seconds() - cpu0) / reps as f64;
-        flops += 2.0 * (rows * inner * cols) as f64;
+        flops += shape_flops;
     }
     Ok((flops, secs, cpu))
 }
