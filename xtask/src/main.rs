@@ -46,34 +46,6 @@ enum Command {
     Repro(repro::ReproArgs),
 }
 
-/// Restarts this process once with `MIMALLOC_PURGE_DELAY=-1` unless it is set.
-///
-/// mimalloc hands freed memory back to the kernel after a delay (10 ms by
-/// default), so candle's per-op buffers of a GOAD KDDRev step (up to 16 MiB
-/// each) were faulted in and zeroed again at every op: 17% of the step in
-/// `perf record`, 19,169 page faults in 10 steps with a 1 s delay and 603
-/// with none. Never purging keeps the process at its peak (about 1 GB for a
-/// KDDRev fit and score). mimalloc reads its options when the process loads,
-/// hence the exec.
-fn reexec_with_allocator_settings() {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return;
-        }
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let err = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("MIMALLOC_PURGE_DELAY", "-1")
-            .exec();
-        // `exec` only returns on failure: go on with the default settings.
-        eprintln!("note: could not restart with MIMALLOC_PURGE_DELAY set: {err}");
-    }
-}
-
 /// The workspace root, whatever directory the xtask is run from.
 ///
 /// `cargo run` sets `CARGO_MANIFEST_DIR` for the process it starts; that comes
@@ -89,15 +61,7 @@ pub fn project_root() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
-    reexec_with_allocator_settings();
-    // candle 0.11 runs large elementwise ops on its own pool of spin-waiting
-    // threads next to rayon's; on this 2-core machine under load the spinning
-    // took 56% of a GOAD KDD step (`perf record`), and one candle thread made
-    // that step 5x faster (docs/performance.md). The hot ops of the training
-    // paths are custom ops that use rayon. Set before the pool starts.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    ssad_train::configure_cpu_process(true);
     // One readable line per cause, never a backtrace dump, whatever RUST_BACKTRACE says.
     match dispatch(Cli::parse().command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

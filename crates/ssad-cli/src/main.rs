@@ -40,6 +40,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// mimalloc, kept from purging by `configure_cpu_process`: candle's per-op
+/// buffers otherwise cost a page fault per page at every op.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-supervised anomaly detection: fit on normal data, score, evaluate.
 #[derive(Debug, Parser)]
 #[command(name = "ssad", version, about)]
@@ -137,6 +142,7 @@ struct EvalArgs {
 }
 
 fn main() -> ExitCode {
+    ssad_train::configure_cpu_process(true);
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

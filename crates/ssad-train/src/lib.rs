@@ -54,6 +54,7 @@ mod checkpoint;
 mod error;
 mod optim;
 mod params;
+mod process;
 mod schedule;
 mod trainer;
 
@@ -62,6 +63,7 @@ pub use checkpoint::latest as latest_checkpoint;
 pub use error::{Error, Result};
 pub use optim::{AdamConfig, LarsConfig, Optimizer, OptimizerConfig, SgdConfig};
 pub use params::{is_buffer_name, ParamSet};
+pub use process::configure_cpu_process;
 pub use schedule::ScheduleConfig;
 pub use trainer::{
     EpochRecord, Objective, StepContext, TrainConfig, TrainReport, Trainer, METRICS_FILE,
