@@ -16,6 +16,10 @@
 //! large for close pairs, so the `k` winners' distances are recomputed exactly in
 //! `f64` before they are returned. Only near-ties at the k-th place can differ
 //! from an exact search, and then by less than the `f32` rounding error.
+//!
+//! The candidate scans (and the k-d tree's queries) are compiled twice and run
+//! as AVX2 code where the CPU has it (see `multiversion!`), with bit-identical
+//! results either way.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -44,6 +48,122 @@ pub(crate) const SERIAL_WORK: usize = 1 << 23;
 
 /// A worker's candidate buffer (`n × k`, ascending per row) and GEMM scratch.
 type ThreadState = (Vec<(f32, u32)>, Vec<f32>);
+
+/// Defines `fn $name` whose body is compiled twice, for the baseline target
+/// and for x86-64-v3 (AVX2, FMA), and runs the latter when the CPU has it.
+/// The crate is built for baseline x86-64 (SSE2, 4 `f32` lanes), while the
+/// scans below vectorise to twice that width. Rust never contracts `a * b + c`
+/// into an FMA on its own, so both versions compute bit-identical results.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn v3($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: `v3` only needs AVX2 and FMA, which the CPU has (checked above).
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
+/// One block pair of the symmetric self-search: rows `a0..` (block a) against
+/// rows `b0..` (block b), with both blocks' GEMM norms.
+struct Tile<'a> {
+    a_norms: &'a [f32],
+    b_norms: &'a [f32],
+    a0: usize,
+    b0: usize,
+    scale: f32,
+    /// Off the diagonal: also offer each row of block a to the rows of block b.
+    both_ways: bool,
+}
+
+/// The bits of `max(x, 0)`, which order like the values: squared distances are
+/// compared as integers below, since integer `min` and `|` reductions vectorise
+/// where `f32` ones (NaN-aware) do not. `-0.0` and any negative value (GEMM
+/// cancellation) become `+0.0`.
+#[inline(always)]
+fn nonneg_bits(x: f32) -> u32 {
+    (x.to_bits() as i32).max(0) as u32
+}
+
+multiversion! {
+    /// Offers a tile's candidates to the ascending `k`-entry buffers in `best`
+    /// (`n × k`): block b's rows to block a's, and, off the diagonal, the
+    /// reverse (the same distances read by columns). `dots` holds the tile's
+    /// dot products (row-major) and is overwritten with the squared distances.
+    fn scan_tile(best: &mut [(f32, u32)], k: usize, dots: &mut [f32], tile: &Tile<'_>) {
+        let Tile { a_norms, b_norms, a0, b0, scale, both_ways } = *tile;
+        let (ra, rb) = (a_norms.len(), b_norms.len());
+        let dist = &mut dots[..ra * rb];
+        for (row, &an) in dist.chunks_exact_mut(rb).zip(a_norms) {
+            for (v, &bn) in row.iter_mut().zip(b_norms) {
+                *v = f32::from_bits(nonneg_bits(an + bn - scale * *v));
+            }
+        }
+        let dist = &*dist;
+        let full = rb / LANES * LANES;
+        for (i, row) in dist.chunks_exact(rb).enumerate() {
+            let me = a0 + i;
+            let own = &mut best[me * k..(me + 1) * k];
+            for (c0, lane) in (0..full).step_by(LANES).zip(row.chunks_exact(LANES)) {
+                // Most candidates lose: test a whole lane at once, only walk winners.
+                let least = lane.iter().fold(u32::MAX, |m, d| m.min(d.to_bits()));
+                if least >= own[k - 1].0.to_bits() {
+                    continue;
+                }
+                for (t, &d2) in lane.iter().enumerate() {
+                    if b0 + c0 + t != me {
+                        insert(own, d2, (b0 + c0 + t) as u32);
+                    }
+                }
+            }
+            for (c, &d2) in row.iter().enumerate().skip(full) {
+                if b0 + c != me {
+                    insert(own, d2, (b0 + c) as u32);
+                }
+            }
+        }
+        if !both_ways {
+            return;
+        }
+        // `thr` caches the bits of each column row's current k-th distance.
+        let mut thr: Vec<u32> = (b0..b0 + rb).map(|j| best[j * k + k - 1].0.to_bits()).collect();
+        for (i, row) in dist.chunks_exact(rb).enumerate() {
+            let me = (a0 + i) as u32;
+            for c0 in (0..rb).step_by(LANES) {
+                let c1 = (c0 + LANES).min(rb);
+                let (lane, lane_thr) = (&row[c0..c1], &thr[c0..c1]);
+                // Both are below 2³¹, so `d − t` wraps to bit 31 set exactly when `d < t`.
+                let any = lane
+                    .iter()
+                    .zip(lane_thr)
+                    .fold(0u32, |acc, (d, &t)| acc | d.to_bits().wrapping_sub(t));
+                if any >> 31 == 0 {
+                    continue;
+                }
+                for (c, &d2) in (c0..c1).zip(lane) {
+                    if d2.to_bits() < thr[c] {
+                        let col = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
+                        insert(col, d2, me);
+                        thr[c] = col[k - 1].0.to_bits();
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The distance between two feature vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -139,7 +259,7 @@ fn dot_scale(metric: Metric) -> f32 {
 
 /// Offers the candidates `first + c` (distance `an + norms[c] − scale · dots[c]`)
 /// to one row's ascending buffer `best`, skipping candidate `skip`.
-#[inline]
+#[inline(always)]
 fn scan_row(
     best: &mut [(f32, u32)],
     dots: &[f32],
@@ -149,36 +269,41 @@ fn scan_row(
     first: usize,
     skip: usize,
 ) {
-    let k = best.len();
-    let offer = |c: usize, d2: f32, best: &mut [(f32, u32)]| {
-        let j = first + c;
-        if d2 < best[k - 1].0 && j != skip {
-            insert(best, d2, j as u32);
-        }
-    };
     let full = dots.len() / LANES * LANES;
     for (c, (dch, nch)) in dots[..full]
         .chunks_exact(LANES)
         .zip(norms[..full].chunks_exact(LANES))
         .enumerate()
     {
-        // Most candidates lose: test a whole lane at once (this vectorises;
-        // a `min` fold would not) and only walk the lanes that hold a winner.
-        let thr = best[k - 1].0;
         let mut lane = [0.0f32; LANES];
-        let mut hit = false;
         for ((l, &dot), &bn) in lane.iter_mut().zip(dch).zip(nch) {
             *l = (an + bn - scale * dot).max(0.0);
-            hit |= *l < thr;
         }
-        if hit {
-            for (t, &d2) in lane.iter().enumerate() {
-                offer(c * LANES + t, d2, best);
-            }
-        }
+        offer_lane(best, &lane, first + c * LANES, skip);
     }
     for c in full..dots.len() {
-        offer(c, (an + norms[c] - scale * dots[c]).max(0.0), best);
+        let d2 = (an + norms[c] - scale * dots[c]).max(0.0);
+        if first + c != skip {
+            insert(best, d2, (first + c) as u32);
+        }
+    }
+}
+
+/// Offers the distances `lane` of candidates `first..` to one row's ascending
+/// buffer `best`, skipping candidate `skip`.
+#[inline(always)]
+fn offer_lane(best: &mut [(f32, u32)], lane: &[f32], first: usize, skip: usize) {
+    let k = best.len();
+    // Most candidates lose: test the whole lane at once (this vectorises;
+    // a `min` fold would not) and only walk the lanes that hold a winner.
+    let thr = best[k - 1].0;
+    if !lane.iter().fold(false, |hit, &d2| hit | (d2 < thr)) {
+        return;
+    }
+    for (t, &d2) in lane.iter().enumerate() {
+        if d2 < best[k - 1].0 && first + t != skip {
+            insert(best, d2, (first + t) as u32);
+        }
     }
 }
 
@@ -226,7 +351,7 @@ pub(crate) fn dot_block<T: Copy + 'static>(
 }
 
 /// Inserts `(d, j)` into the ascending buffer `best` if it beats the last entry.
-#[inline]
+#[inline(always)]
 fn insert(best: &mut [(f32, u32)], d: f32, j: u32) {
     let k = best.len();
     if d >= best[k - 1].0 {
@@ -427,7 +552,6 @@ impl Index {
             .flat_map(|a| (a..blocks).map(move |b| (a, b)))
             .collect();
         let scale = dot_scale(self.metric);
-        let to_distance = move |dot: f32, an: f32, bn: f32| (an + bn - scale * dot).max(0.0);
         // One candidate buffer (and GEMM scratch) per worker thread; a thread
         // only ever locks its own, so the locks are never contended.
         let states: Vec<std::sync::Mutex<ThreadState>> = (0..threads)
@@ -455,56 +579,15 @@ impl Index {
                 0.0,
                 1.0,
             );
-            let a_norms = &self.sq_norms[a0..a1];
-            let b_norms = &self.sq_norms[b0..b1];
-            // Rows of block a against the columns of block b.
-            for i in 0..ra {
-                scan_row(
-                    &mut best[(a0 + i) * k..(a0 + i + 1) * k],
-                    &dots[i * rb..(i + 1) * rb],
-                    b_norms,
-                    a_norms[i],
-                    scale,
-                    b0,
-                    a0 + i,
-                );
-            }
-            if a == b {
-                return;
-            }
-            // The same block read by columns: rows of block b against block a.
-            // `thr` caches each column row's current k-th distance.
-            let mut thr: Vec<f32> = (b0..b1).map(|j| best[j * k + k - 1].0).collect();
-            let full = rb / LANES * LANES;
-            for i in 0..ra {
-                let row_dots = &dots[i * rb..(i + 1) * rb];
-                let an = a_norms[i];
-                let offer = |c: usize, d2: f32, best: &mut [(f32, u32)], thr: &mut [f32]| {
-                    if d2 < thr[c] {
-                        let col_best = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
-                        insert(col_best, d2, (a0 + i) as u32);
-                        thr[c] = col_best[k - 1].0;
-                    }
-                };
-                for c0 in (0..full).step_by(LANES) {
-                    let (dch, nch) = (&row_dots[c0..c0 + LANES], &b_norms[c0..c0 + LANES]);
-                    let tch = &thr[c0..c0 + LANES];
-                    let mut lane = [0.0f32; LANES];
-                    let mut hit = false;
-                    for (((l, &dot), &bn), &th) in lane.iter_mut().zip(dch).zip(nch).zip(tch) {
-                        *l = to_distance(dot, an, bn);
-                        hit |= *l < th;
-                    }
-                    if hit {
-                        for (t, &d2) in lane.iter().enumerate() {
-                            offer(c0 + t, d2, best, &mut thr);
-                        }
-                    }
-                }
-                for c in full..rb {
-                    offer(c, to_distance(row_dots[c], an, b_norms[c]), best, &mut thr);
-                }
-            }
+            let tile = Tile {
+                a_norms: &self.sq_norms[a0..a1],
+                b_norms: &self.sq_norms[b0..b1],
+                a0,
+                b0,
+                scale,
+                both_ways: a != b,
+            };
+            scan_tile(best, k, dots, &tile);
         };
         if serial {
             pairs.iter().for_each(score_pair);
@@ -614,6 +697,50 @@ mod tests {
             assert!((0..data.rows()).all(|i| !sym.idx_row(i).contains(&(i as u32))));
             assert_eq!(sym.dist_row(7)[0], 0.0);
             assert_eq!(sym.idx_row(7)[0], 500);
+        }
+    }
+
+    #[test]
+    fn nonneg_bits_order_like_the_clamped_values() {
+        let xs = [-3.5f32, -0.0, 0.0, 1e-30, 0.25, 1.0, 7.5, f32::INFINITY];
+        for &a in &xs {
+            assert_eq!(f32::from_bits(nonneg_bits(a)), a.max(0.0) + 0.0);
+            for &b in &xs {
+                let (ca, cb) = (a.max(0.0), b.max(0.0));
+                assert_eq!(nonneg_bits(a) < nonneg_bits(b), ca < cb, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_self_search_matches_brute_force_for_large_k() {
+        // k = 20 (LOF's default) with many exact duplicates: ties at distance 0
+        // and several candidates inserted per lane, in both scan directions.
+        let mut data = random(2 * SELF_BLOCK + 37, 20, 4);
+        for i in (0..data.rows()).step_by(9) {
+            let src = data.row(i / 3).to_vec();
+            data.row_mut(i).copy_from_slice(&src);
+        }
+        let index = Index::with_strategy(data.clone(), Metric::Euclidean, false);
+        let nb = index.search(None, 20);
+        for i in 0..data.rows() {
+            let want = brute(&data, data.row(i), 20, Some(i), Metric::Euclidean);
+            for (a, b) in nb.dist_row(i).iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "row {i}: {a} vs {b}");
+            }
+            assert!(!nb.idx_row(i).contains(&(i as u32)));
+        }
+    }
+
+    #[test]
+    fn tree_self_search_matches_brute_force() {
+        let data = random(1500, 6, 5);
+        for k in [1, 5, 20] {
+            let tree = Index::with_strategy(data.clone(), Metric::Euclidean, true).search(None, k);
+            for i in 0..data.rows() {
+                let want = brute(&data, data.row(i), k, Some(i), Metric::Euclidean);
+                assert_eq!(tree.dist_row(i), &want[..], "k {k} row {i}");
+            }
         }
     }
 

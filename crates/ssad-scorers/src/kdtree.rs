@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use ssad_core::MatrixView;
 
-use crate::distance::SERIAL_WORK;
+use crate::distance::{multiversion, SERIAL_WORK};
 
 /// Rows per leaf: small enough to prune well, large enough to amortise a node visit.
 const LEAF_SIZE: usize = 32;
@@ -43,6 +43,14 @@ pub(crate) struct KdTree {
     /// Per-node bounding boxes, `nodes × d` each.
     lo: Vec<f64>,
     hi: Vec<f64>,
+}
+
+multiversion! {
+    /// [`KdTree::query_body`], compiled for the CPU at hand: the leaf scans and
+    /// box distances vectorise to 4 `f64` lanes with AVX2 instead of 2.
+    fn query_simd(tree: &KdTree, q: &[f64], skip: usize, best: &mut [(f64, u32)], stack: &mut Vec<(u32, f64)>) {
+        tree.query_body(q, skip, best, stack);
+    }
 }
 
 impl KdTree {
@@ -124,6 +132,7 @@ impl KdTree {
     }
 
     /// Squared distance from `q` to node `node`'s bounding box.
+    #[inline(always)]
     fn box_distance(&self, node: usize, q: &[f64]) -> f64 {
         let d = self.d;
         let (lo, hi) = (
@@ -141,7 +150,14 @@ impl KdTree {
 
     /// The `k` nearest rows of `q` (skipping original row `skip`), as ascending
     /// `(squared distance, original row)` pairs written into `best`.
-    fn query(&self, q: &[f64], skip: usize, best: &mut [(f64, u32)], stack: &mut Vec<(u32, f64)>) {
+    #[inline(always)]
+    fn query_body(
+        &self,
+        q: &[f64],
+        skip: usize,
+        best: &mut [(f64, u32)],
+        stack: &mut Vec<(u32, f64)>,
+    ) {
         let k = best.len();
         best.fill((f64::INFINITY, u32::MAX));
         stack.clear();
@@ -252,7 +268,7 @@ impl KdTree {
                         self.order[row] as usize
                     }
                 };
-                self.query(&q, skip, &mut best, &mut stack);
+                query_simd(self, &q, skip, &mut best, &mut stack);
                 best.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 for (t, &(d2, j)) in best.iter().enumerate() {
                     dist[r * k + t] = d2.sqrt();
