@@ -343,6 +343,12 @@ pub fn run(args: ReproArgs) -> Result<()> {
                 for method in &spec.methods {
                     if let Some(row) = run_tabular(&tab, method, None, &mut waiting)? {
                         rows.push(row);
+                    } else if method.only.is_empty() || method.only.contains(&dataset.name) {
+                        skipped.push(format!(
+                            "{} / {}: left out of this run (`--datasets`), and not all \
+                             of its seeds are in the cache yet",
+                            dataset.name, method.label
+                        ));
                     }
                 }
             }
