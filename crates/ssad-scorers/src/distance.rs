@@ -9,8 +9,13 @@
 //! Searching the reference set against itself (`fit_score`) uses the symmetry
 //! of the distance: only the blocks on and above the diagonal are computed,
 //! and each block updates the candidates of its rows *and* of its columns, which
-//! halves the GEMM work. Each worker thread then owns a candidate buffer for
-//! every row (merged at the end), so no two threads ever write the same buffer.
+//! halves the GEMM work. The rows are first put in a spatial order (k-d style
+//! median splits down to one block), so a block holds nearby rows: the diagonal
+//! blocks, scored first and in parallel (each touches only its own rows), give
+//! every row a tight k-th distance, and the off-diagonal blocks' candidates then
+//! mostly fail the vectorised test before any insertion. For those, each worker
+//! thread owns a copy of the candidate buffers (merged at the end), so no two
+//! threads ever write the same buffer.
 //!
 //! The GEMM runs in `f32`, whose cancellation error in `|a|² + |b|² − 2a·b` is
 //! large for close pairs, so the `k` winners' distances are recomputed exactly in
@@ -45,9 +50,6 @@ const SELF_BUFFER_BYTES: usize = 1 << 29;
 /// saves, and on a loaded machine a woken worker can wait milliseconds for a
 /// CPU (the 198-row WPBC took 3.4 ms in parallel, 0.2 ms serially, at load 14).
 pub(crate) const SERIAL_WORK: usize = 1 << 23;
-
-/// A worker's candidate buffer (`n × k`, ascending per row) and GEMM scratch.
-type ThreadState = (Vec<(f32, u32)>, Vec<f32>);
 
 /// Defines `fn $name` whose body is compiled twice, for the baseline target
 /// and for x86-64-v3 (AVX2, FMA), and runs the latter when the CPU has it.
@@ -393,6 +395,53 @@ fn exact_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// The rows of `rows` (`d` features each) reordered so that consecutive runs
+/// of `block` rows are spatially compact: halved at the median of the widest
+/// feature, with every left part a multiple of `block` rows, until a part fits
+/// in one block. Returns the original row of each position.
+fn spatial_order(rows: &[f32], d: usize, block: usize) -> Vec<u32> {
+    let n = rows.len() / d.max(1);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut parts = vec![(0, n)];
+    let (mut lo, mut hi) = (vec![0.0f32; d], vec![0.0f32; d]);
+    while let Some((s, e)) = parts.pop() {
+        if e - s <= block {
+            continue;
+        }
+        lo.fill(f32::INFINITY);
+        hi.fill(f32::NEG_INFINITY);
+        for &i in &order[s..e] {
+            let row = &rows[i as usize * d..(i as usize + 1) * d];
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        }
+        let (dim, spread) =
+            lo.iter()
+                .zip(&hi)
+                .map(|(l, h)| h - l)
+                .enumerate()
+                .fold(
+                    (0, 0.0f32),
+                    |best, (j, w)| if w > best.1 { (j, w) } else { best },
+                );
+        if spread <= 0.0 {
+            continue;
+        }
+        let left = ((e - s) / 2).div_ceil(block) * block;
+        if left >= e - s {
+            continue;
+        }
+        order[s..e].select_nth_unstable_by(left, |&a, &b| {
+            rows[a as usize * d + dim].total_cmp(&rows[b as usize * d + dim])
+        });
+        parts.push((s, s + left));
+        parts.push((s + left, e));
+    }
+    order
+}
+
 impl Index {
     /// Prepares `data` (already validated: non-empty, finite) for search.
     pub fn new(data: Matrix, metric: Metric) -> Self {
@@ -546,31 +595,28 @@ impl Index {
         if threads * n * k * std::mem::size_of::<(f32, u32)>() > SELF_BUFFER_BYTES {
             return None;
         }
-        let rows = self.gemm_rows.as_ref().unwrap_or(&self.data).as_slice();
+        let source = self.gemm_rows.as_ref().unwrap_or(&self.data).as_slice();
+        // Rows in a spatial order, so that a block holds nearby rows: its own
+        // tile (scored first) then gives each row a nearly final k-th distance,
+        // and the far tiles' candidates mostly fail the vectorised test.
+        let perm = spatial_order(source, d, SELF_BLOCK);
+        let rows: Vec<f32> = perm
+            .iter()
+            .flat_map(|&i| source[i as usize * d..(i as usize + 1) * d].iter().copied())
+            .collect();
+        let norms: Vec<f32> = perm.iter().map(|&i| self.sq_norms[i as usize]).collect();
         let blocks = n.div_ceil(SELF_BLOCK);
-        let pairs: Vec<(usize, usize)> = (0..blocks)
+        // Nearby blocks first: by increasing block distance.
+        let mut pairs: Vec<(usize, usize)> = (0..blocks)
             .flat_map(|a| (a..blocks).map(move |b| (a, b)))
             .collect();
+        pairs.sort_by_key(|&(a, b)| (b - a, a));
         let scale = dot_scale(self.metric);
-        // One candidate buffer (and GEMM scratch) per worker thread; a thread
-        // only ever locks its own, so the locks are never contended.
-        let states: Vec<std::sync::Mutex<ThreadState>> = (0..threads)
-            .map(|_| std::sync::Mutex::new((Vec::new(), Vec::new())))
-            .collect();
         let serial = n.saturating_mul(n).saturating_mul(d) <= SERIAL_WORK;
-        let score_pair = |&(a, b): &(usize, usize)| {
-            let t = rayon::current_thread_index().unwrap_or(0) % threads;
-            let Ok(mut guard) = states[t].lock() else {
-                return;
-            };
-            let (best, dots) = &mut *guard;
-            if best.is_empty() {
-                *best = vec![(f32::INFINITY, u32::MAX); n * k];
-            }
+        let tile_dots = |a: usize, b: usize, dots: &mut Vec<f32>| {
             let (a0, a1) = (a * SELF_BLOCK, ((a + 1) * SELF_BLOCK).min(n));
             let (b0, b1) = (b * SELF_BLOCK, ((b + 1) * SELF_BLOCK).min(n));
-            let (ra, rb) = (a1 - a0, b1 - b0);
-            dots.resize(ra * rb, 0.0);
+            dots.resize((a1 - a0) * (b1 - b0), 0.0);
             dot_block(
                 &rows[a0 * d..a1 * d],
                 &rows[b0 * d..b1 * d],
@@ -579,38 +625,88 @@ impl Index {
                 0.0,
                 1.0,
             );
-            let tile = Tile {
-                a_norms: &self.sq_norms[a0..a1],
-                b_norms: &self.sq_norms[b0..b1],
-                a0,
-                b0,
-                scale,
-                both_ways: a != b,
-            };
-            scan_tile(best, k, dots, &tile);
+            (a0, a1, b0, b1)
         };
+        // Phase 1, the diagonal tiles: each touches only its own block's rows,
+        // so they fill one shared buffer in parallel, and every row starts the
+        // off-diagonal phase with its k-th distance within its (compact) block.
+        let mut shared = vec![(f32::INFINITY, u32::MAX); n * k];
+        let diagonal = |(a, own): (usize, &mut [(f32, u32)])| {
+            let mut dots = Vec::new();
+            let (a0, a1, _, _) = tile_dots(a, a, &mut dots);
+            let tile = Tile {
+                a_norms: &norms[a0..a1],
+                b_norms: &norms[a0..a1],
+                a0: 0,
+                b0: 0,
+                scale,
+                both_ways: false,
+            };
+            scan_tile(own, k, &mut dots, &tile);
+            // The tile was scanned with block-local ids.
+            own.iter_mut()
+                .filter(|c| c.1 != u32::MAX)
+                .for_each(|c| c.1 += a0 as u32);
+        };
+        let chunk = SELF_BLOCK * k;
         if serial {
-            pairs.iter().for_each(score_pair);
+            shared.chunks_mut(chunk).enumerate().for_each(diagonal);
         } else {
-            pairs.par_iter().for_each(score_pair);
+            shared.par_chunks_mut(chunk).enumerate().for_each(diagonal);
         }
-        let buffers: Vec<Vec<(f32, u32)>> = states
-            .into_iter()
-            .filter_map(|m| m.into_inner().ok())
-            .map(|(best, _)| best)
-            .filter(|b| !b.is_empty())
-            .collect();
+        // Phase 2, the other tiles, nearby blocks first. Each worker owns a
+        // copy of the shared buffer and takes pairs in that order from a
+        // counter, so no two write the same buffer.
+        pairs.retain(|&(a, b)| a != b);
+        let workers = if serial {
+            1
+        } else {
+            threads.min(pairs.len()).max(1)
+        };
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |mut best: Vec<(f32, u32)>| -> Vec<(f32, u32)> {
+            let mut dots = Vec::new();
+            while let Some(&(a, b)) =
+                pairs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            {
+                let (a0, a1, b0, b1) = tile_dots(a, b, &mut dots);
+                let tile = Tile {
+                    a_norms: &norms[a0..a1],
+                    b_norms: &norms[b0..b1],
+                    a0,
+                    b0,
+                    scale,
+                    both_ways: true,
+                };
+                scan_tile(&mut best, k, &mut dots, &tile);
+            }
+            best
+        };
+        let buffers: Vec<Vec<(f32, u32)>> = if workers == 1 {
+            vec![work(shared)]
+        } else {
+            let copies: Vec<Vec<(f32, u32)>> = (0..workers).map(|_| shared.clone()).collect();
+            copies.into_par_iter().map(work).collect()
+        };
+        let mut position = vec![0u32; n];
+        for (p, &i) in perm.iter().enumerate() {
+            position[i as usize] = p as u32;
+        }
         let mut dist = vec![0.0f64; n * k];
         let mut idx = vec![0u32; n * k];
         let merge_row = |(i, (dist_row, idx_row)): (usize, (&mut [f64], &mut [u32]))| {
-            // Every pair was scored in exactly one buffer, so the buffers'
-            // candidates for a row are distinct: the k best of their union win.
+            // Every off-diagonal pair was scored in exactly one buffer and the
+            // diagonal ones are in all of them (identical entries): the k best
+            // distinct candidates of their union win.
+            let p = position[i] as usize;
             let mut merged: Vec<(f32, u32)> = buffers
                 .iter()
-                .flat_map(|b| b[i * k..(i + 1) * k].iter().copied())
+                .flat_map(|b| b[p * k..(p + 1) * k].iter().copied())
                 .filter(|&(_, j)| j != u32::MAX)
+                .map(|(d2, j)| (d2, perm[j as usize]))
                 .collect();
             merged.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            merged.dedup_by_key(|c| c.1);
             merged.truncate(k);
             self.finish_row(self.data.row(i), &merged, dist_row, idx_row);
         };
@@ -716,7 +812,10 @@ mod tests {
     fn symmetric_self_search_matches_brute_force_for_large_k() {
         // k = 20 (LOF's default) with many exact duplicates: ties at distance 0
         // and several candidates inserted per lane, in both scan directions.
-        let mut data = random(2 * SELF_BLOCK + 37, 20, 4);
+        // Over SERIAL_WORK, so the parallel phases and the merge of the
+        // workers' buffers (diagonal candidates in each) are exercised.
+        let mut data = random(4 * SELF_BLOCK + 37, 20, 4);
+        assert!(data.rows() * data.rows() * data.cols() > SERIAL_WORK);
         for i in (0..data.rows()).step_by(9) {
             let src = data.row(i / 3).to_vec();
             data.row_mut(i).copy_from_slice(&src);
@@ -729,6 +828,24 @@ mod tests {
                 assert!((a - b).abs() < 1e-5, "row {i}: {a} vs {b}");
             }
             assert!(!nb.idx_row(i).contains(&(i as u32)));
+        }
+    }
+
+    #[test]
+    fn spatial_order_is_a_permutation_of_compact_blocks() {
+        let data = random(5 * 64 + 3, 4, 6);
+        let order = spatial_order(data.as_slice(), 4, 64);
+        let mut seen = order.clone();
+        seen.sort_unstable();
+        assert!(seen.iter().enumerate().all(|(i, &j)| i == j as usize));
+        // Each block is narrower than the whole set along the first split feature.
+        let spread = |rows: &[u32], j: usize| {
+            let v: Vec<f32> = rows.iter().map(|&i| data.row(i as usize)[j]).collect();
+            v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min)
+        };
+        let widest = (0..4).map(|j| spread(&order, j)).fold(0.0f32, f32::max);
+        for block in order.chunks(64) {
+            assert!((0..4).any(|j| spread(block, j) < 0.75 * widest));
         }
     }
 
