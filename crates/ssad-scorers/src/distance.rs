@@ -371,15 +371,25 @@ fn insert(best: &mut [(f32, u32)], d: f32, j: u32) {
 
 fn exact_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     match metric {
-        Metric::Euclidean => a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| {
-                let t = f64::from(x) - f64::from(y);
-                t * t
-            })
-            .sum::<f64>()
-            .sqrt(),
+        Metric::Euclidean => {
+            // Eight running sums: one sequential sum is bound by the latency
+            // of its additions (this runs k times per row after the search).
+            let mut acc = [0.0f64; 8];
+            let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+            let tail: f64 = ca
+                .remainder()
+                .iter()
+                .zip(cb.remainder())
+                .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+                .sum();
+            for (x, y) in ca.zip(cb) {
+                for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                    let t = f64::from(x) - f64::from(y);
+                    *s += t * t;
+                }
+            }
+            (acc.iter().sum::<f64>() + tail).sqrt()
+        }
         Metric::Cosine => {
             let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
             for (&x, &y) in a.iter().zip(b) {
