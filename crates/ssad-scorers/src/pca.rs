@@ -111,14 +111,21 @@ impl Scorer for PcaConfig {
                 *s = if sd < 10.0 * f64::EPSILON { 1.0 } else { sd };
             }
         }
-        let z = standardize(train, &mean, &scale);
-        // Covariance of z around its own mean (PCA centres even standardised data).
+        // Covariance of z around its own mean (PCA centres even standardised
+        // data); z is formed twice rather than stored twice.
         let mut zmean = vec![0.0f64; d];
-        for row in z.chunks_exact(d) {
-            zmean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+        for row in train.iter_rows() {
+            for (((m, &v), mu), sc) in zmean.iter_mut().zip(row).zip(&mean).zip(&scale) {
+                *m += (f64::from(v) - mu) / sc;
+            }
         }
         zmean.iter_mut().for_each(|m| *m /= n as f64);
-        let cov = covariance(&z, &zmean, d);
+        let mut centred = Vec::with_capacity(n * d);
+        standardize_into(train, &mean, &scale, &mut centred);
+        for row in centred.chunks_exact_mut(d) {
+            row.iter_mut().zip(&zmean).for_each(|(v, m)| *v -= m);
+        }
+        let cov = covariance(&centred, d);
         let eig = symmetric_eigen(&cov, d)?;
         // Descending variance, clipped at 0 like scikit-learn's covariance_eigh solver.
         let order: Vec<usize> = (0..d).rev().take(n_components).collect();
@@ -161,8 +168,9 @@ impl Scorer for PcaConfig {
     }
 }
 
-fn standardize(x: MatrixView<'_>, mean: &[f64], scale: &[f64]) -> Vec<f64> {
-    let mut z = Vec::with_capacity(x.rows() * x.cols());
+/// Appends the standardised rows of `x` to `z` (cleared first).
+fn standardize_into(x: MatrixView<'_>, mean: &[f64], scale: &[f64], z: &mut Vec<f64>) {
+    z.clear();
     for row in x.iter_rows() {
         z.extend(
             row.iter()
@@ -171,15 +179,11 @@ fn standardize(x: MatrixView<'_>, mean: &[f64], scale: &[f64]) -> Vec<f64> {
                 .map(|((&v, m), s)| (f64::from(v) - m) / s),
         );
     }
-    z
 }
 
-fn covariance(z: &[f64], mean: &[f64], d: usize) -> Vec<f64> {
-    let n = z.len() / d;
-    let centred: Vec<f64> = z
-        .chunks_exact(d)
-        .flat_map(|row| row.iter().zip(mean).map(|(v, m)| v - m))
-        .collect();
+/// The sample covariance of the already centred row-major rows `centred`.
+fn covariance(centred: &[f64], d: usize) -> Vec<f64> {
+    let n = centred.len() / d;
     let mut cov = vec![0.0f64; d * d];
     let parallelism = if n.saturating_mul(d).saturating_mul(d) <= SERIAL_WORK {
         gemm::Parallelism::None
@@ -236,7 +240,6 @@ impl FittedScorer for FittedPca {
     fn score(&self, x: MatrixView<'_>) -> Result<Vec<f64>> {
         check::score_input(x, self.n_features)?;
         let d = self.n_features;
-        let z = standardize(x, &self.mean, &self.scale);
         // Only the components that count; their squared norms are ~1 but are
         // taken as computed, so the distance is exact up to the cancellation.
         let (mut kept, mut weights, mut norms) = (Vec::new(), Vec::new(), Vec::new());
@@ -252,9 +255,17 @@ impl FittedScorer for FittedPca {
         if k == 0 {
             return Ok(scores);
         }
-        let score_block = |(rows, out): (&[f64], &mut [f64])| {
+        // Rows are standardised a block at a time: a whole standardised copy
+        // of a large input cost more in page faults than in arithmetic.
+        let score_block = |(block, out): (usize, &mut [f64])| {
+            let first = block * SCORE_BLOCK;
+            let raw = &x.as_slice()[first * d..(first + out.len()) * d];
+            let mut rows = Vec::with_capacity(raw.len());
+            if let Ok(view) = MatrixView::new(raw, out.len(), d) {
+                standardize_into(view, &self.mean, &self.scale, &mut rows);
+            }
             let mut dots = vec![0.0f64; out.len() * k];
-            dot_block(rows, &kept, d, &mut dots, 0.0, 1.0);
+            dot_block(&rows, &kept, d, &mut dots, 0.0, 1.0);
             for ((row, dot_row), score) in rows.chunks_exact(d).zip(dots.chunks_exact(k)).zip(out) {
                 let z2: f64 = row.iter().map(|a| a * a).sum();
                 *score = dot_row
@@ -265,14 +276,15 @@ impl FittedScorer for FittedPca {
                     .sum();
             }
         };
-        let blocks = z
-            .chunks(SCORE_BLOCK * d)
-            .zip(scores.chunks_mut(SCORE_BLOCK));
         if x.rows().saturating_mul(d).saturating_mul(k) <= SERIAL_WORK {
-            blocks.for_each(score_block);
+            scores
+                .chunks_mut(SCORE_BLOCK)
+                .enumerate()
+                .for_each(score_block);
         } else {
-            z.par_chunks(SCORE_BLOCK * d)
-                .zip(scores.par_chunks_mut(SCORE_BLOCK))
+            scores
+                .par_chunks_mut(SCORE_BLOCK)
+                .enumerate()
                 .for_each(score_block);
         }
         Ok(scores)
