@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use ssad_core::{Matrix, MatrixView};
 
-use crate::kdtree::KdTree;
+use crate::kdtree::{widest_dimension, KdTree};
 
 /// Query rows per parallel task.
 const QUERY_BLOCK: usize = 128;
@@ -429,15 +429,7 @@ fn spatial_order(rows: &[f32], d: usize, block: usize) -> Vec<u32> {
                 *h = h.max(v);
             }
         }
-        let (dim, spread) =
-            lo.iter()
-                .zip(&hi)
-                .map(|(l, h)| h - l)
-                .enumerate()
-                .fold(
-                    (0, 0.0f32),
-                    |best, (j, w)| if w > best.1 { (j, w) } else { best },
-                );
+        let (dim, spread) = widest_dimension(&lo, &hi);
         if spread <= 0.0 {
             continue;
         }

@@ -108,15 +108,7 @@ impl KdTree {
             left: NO_CHILD,
             right: NO_CHILD,
         });
-        let (dim, spread) =
-            lo.iter()
-                .zip(&hi)
-                .map(|(l, h)| h - l)
-                .enumerate()
-                .fold(
-                    (0, 0.0f64),
-                    |best, (j, s)| if s > best.1 { (j, s) } else { best },
-                );
+        let (dim, spread) = widest_dimension(&lo, &hi);
         self.lo.extend(&lo);
         self.hi.extend(&hi);
         if end - start <= LEAF_SIZE || spread == 0.0 {
@@ -292,4 +284,26 @@ impl KdTree {
                 .for_each(search_chunk);
         }
     }
+}
+
+/// The feature of the largest `hi − lo` and that spread (the first on ties;
+/// `(0, 0)` when every spread is zero or there are no features).
+pub(crate) fn widest_dimension<T>(lo: &[T], hi: &[T]) -> (usize, T)
+where
+    T: Copy + Default + PartialOrd + std::ops::Sub<Output = T>,
+{
+    lo.iter()
+        .zip(hi)
+        .map(|(&l, &h)| h - l)
+        .enumerate()
+        .fold(
+            (0, T::default()),
+            |best, (j, w)| {
+                if w > best.1 {
+                    (j, w)
+                } else {
+                    best
+                }
+            },
+        )
 }
