@@ -12,8 +12,10 @@
 //!   mimalloc: it otherwise hands freed pages back to the kernel after 10 ms,
 //!   so candle's per-op buffers (up to 16 MiB in a GOAD KDDRev step) were
 //!   faulted in and zeroed again at every op: 17% of the step, 19,169 page
-//!   faults in 10 steps against 603 without purging. mimalloc reads its
-//!   options when the process loads, so this one takes a restart (`exec`).
+//!   faults in 10 steps against 603 without purging. The price: the process
+//!   keeps its peak memory until it exits (about 1 GB for a KDDRev fit and
+//!   score). mimalloc reads its options when the process loads, so this one
+//!   takes a restart (`exec`).
 
 /// Applies both defaults; call it first thing in `main`, before any thread
 /// or tensor exists. `mimalloc`: whether the binary's global allocator is
