@@ -27,7 +27,7 @@ pub struct Locations {
     /// The data root [default: $SSAD_DATA_DIR, else ../shared/datasets beside the workspace].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The folder of dataset manifests [default: <workspace>/datasets].
+    /// The folder of dataset manifests [default: `<workspace>/datasets`].
     #[arg(long, value_name = "DIR")]
     manifests: Option<PathBuf>,
 }
