@@ -93,9 +93,9 @@ pub struct ReproArgs {
     /// `I/N`: compute only the uncached seeds `s` with `s % N == I`, reading
     /// the others from the cache. Run N such processes side by side, each
     /// with `RAYON_NUM_THREADS` = cores / N (set to that when unset): on 2
-    /// cores, two one-thread GOAD KDDRev seeds finish 1.3-1.5x sooner than
-    /// one two-thread seed after another, because its GEMM shapes scale
-    /// poorly over threads. The results are written by the run that finds
+    /// cores, two one-thread GOAD KDDRev seeds side by side took 290 s per
+    /// epoch each, where one two-thread seed takes about 260 s: 1.8x the
+    /// seeds per hour, because its GEMM shapes scale poorly over threads. The results are written by the run that finds
     /// every seed done, whichever shard that is.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<Shard>,
