@@ -73,22 +73,11 @@ impl<'a> Images<'a> {
     /// The images of `x`: errors on tabular input, no image, NaN/Inf or (when
     /// `expected` is given) another image shape.
     pub fn check(x: Input<'a>, method: &'static str, expected: Option<[usize; 3]>) -> Result<Self> {
-        let batch = match x {
-            Input::Images(b) => b,
-            other => {
-                return Err(Error::InputKind {
-                    method,
-                    expected: "images",
-                    got: other.kind(),
-                })
-            }
-        };
+        let batch = x.images(method)?;
         let [n, c, h, w] = batch.shape();
         let shape = [c, h, w];
-        let view = MatrixView::new(batch.data(), n, c * h * w)?;
-        view.check_non_empty()?;
         if let Some(e) = expected {
-            view.check_width(e.iter().product())?;
+            MatrixView::new(batch.data(), n, c * h * w)?.check_width(e.iter().product())?;
             if e != shape {
                 return Err(Error::InvalidConfig {
                     field: "images",
@@ -96,7 +85,6 @@ impl<'a> Images<'a> {
                 });
             }
         }
-        view.check_finite()?;
         Ok(Self {
             data: batch.data(),
             n,
