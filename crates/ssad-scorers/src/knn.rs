@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use ssad_core::MatrixView;
 
-use crate::distance::{Index, Metric, Neighbours};
+use crate::distance::{Index, Metric, Neighbours, Reads};
 use crate::persist::State;
 use crate::{check, Error, FittedScorer, Result, Scorer};
 
@@ -88,7 +88,7 @@ impl Scorer for KnnConfig {
         }
         Ok(FittedKnn {
             config: self.clone(),
-            index: Index::new(train.to_matrix(), self.metric),
+            index: Index::new(train.to_matrix(), self.metric, Reads::Distances),
         })
     }
 
@@ -133,7 +133,7 @@ impl FittedKnn {
             ));
         }
         Ok(Self {
-            index: Index::new(train, config.metric),
+            index: Index::new(train, config.metric, Reads::Distances),
             config,
         })
     }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use ssad_core::MatrixView;
 
-use crate::distance::{Index, Metric, Neighbours};
+use crate::distance::{Index, Metric, Neighbours, Reads};
 use crate::persist::State;
 use crate::{check, Error, FittedScorer, Result, Scorer};
 
@@ -89,7 +89,7 @@ impl FittedLof {
             ));
         }
         Ok(Self {
-            index: Index::new(train, config.metric),
+            index: Index::new(train, config.metric, Reads::Neighbours),
             config,
             k,
             k_distance,
@@ -106,7 +106,7 @@ impl LofConfig {
             return Err(Error::Fit("LOF needs at least 2 training rows".into()));
         }
         let k = self.n_neighbors.min(train.rows() - 1);
-        let index = Index::new(train.to_matrix(), self.metric);
+        let index = Index::new(train.to_matrix(), self.metric, Reads::Neighbours);
         let nb = index.search(None, k);
         let k_distance: Vec<f64> = (0..nb.rows()).map(|i| nb.dist_row(i)[k - 1]).collect();
         let lrd = local_reachability(&nb, &k_distance);
