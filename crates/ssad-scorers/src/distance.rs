@@ -153,15 +153,16 @@ multiversion! {
         for (i, row) in dist.chunks_exact(rb).enumerate() {
             let me = a0 + i;
             let own = &mut best[me * k..(me + 1) * k];
-            for (c0, lane) in (0..full).step_by(LANES).zip(row.chunks_exact(LANES)) {
-                // Most candidates lose: test a whole lane at once, only walk winners.
-                let least = lane.iter().fold(u32::MAX, |m, d| m.min(d.to_bits()));
-                if least >= own[k - 1].0.to_bits() {
-                    continue;
-                }
-                for (t, &d2) in lane.iter().enumerate() {
+            for (c0, lane) in (0..full).step_by(LANES).zip(lanes(row)) {
+                // Most candidates lose: one vector compare per lane, and
+                // only the lanes' winners are visited.
+                let limit = own[k - 1].0.to_bits();
+                let mut hits = below(lane, &[limit; LANES]);
+                while hits != 0 {
+                    let t = hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
                     if b0 + c0 + t != me {
-                        insert(own, d2, (b0 + c0 + t) as u32);
+                        insert(own, lane[t], (b0 + c0 + t) as u32);
                     }
                 }
             }
@@ -178,27 +179,48 @@ multiversion! {
         let mut thr: Vec<u32> = (b0..b0 + rb).map(|j| best[j * k + k - 1].0.to_bits()).collect();
         for (i, row) in dist.chunks_exact(rb).enumerate() {
             let me = (a0 + i) as u32;
-            for c0 in (0..rb).step_by(LANES) {
-                let c1 = (c0 + LANES).min(rb);
-                let (lane, lane_thr) = (&row[c0..c1], &thr[c0..c1]);
-                // Both are below 2³¹, so `d − t` wraps to bit 31 set exactly when `d < t`.
-                let any = lane
-                    .iter()
-                    .zip(lane_thr)
-                    .fold(0u32, |acc, (d, &t)| acc | d.to_bits().wrapping_sub(t));
-                if any >> 31 == 0 {
-                    continue;
+            for (c0, lane) in (0..full).step_by(LANES).zip(lanes(row)) {
+                // Each column appears once in the lane, so its threshold
+                // holds until its own insertion.
+                let limits = <&[u32; LANES]>::try_from(&thr[c0..c0 + LANES]).expect("a full lane");
+                let mut hits = below(lane, limits);
+                while hits != 0 {
+                    let c = c0 + hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    let col = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
+                    insert(col, row[c], me);
+                    thr[c] = col[k - 1].0.to_bits();
                 }
-                for (c, &d2) in (c0..c1).zip(lane) {
-                    if d2.to_bits() < thr[c] {
-                        let col = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
-                        insert(col, d2, me);
-                        thr[c] = col[k - 1].0.to_bits();
-                    }
+            }
+            for (c, &d2) in row.iter().enumerate().skip(full) {
+                if d2.to_bits() < thr[c] {
+                    let col = &mut best[(b0 + c) * k..(b0 + c + 1) * k];
+                    insert(col, d2, me);
+                    thr[c] = col[k - 1].0.to_bits();
                 }
             }
         }
     }
+}
+
+/// The full `LANES`-wide lanes of `row`.
+#[inline(always)]
+fn lanes(row: &[f32]) -> impl Iterator<Item = &[f32; LANES]> {
+    row.chunks_exact(LANES)
+        .map(|lane| <&[f32; LANES]>::try_from(lane).expect("chunks_exact yields LANES"))
+}
+
+/// Bit `t` set where `lane[t]` (a non-negative distance) is below the
+/// threshold bits `limits[t]`. Both are under 2³¹, so the signed compare of the
+/// bits orders them like the values, and the fold becomes one vector compare.
+#[inline(always)]
+fn below(lane: &[f32; LANES], limits: &[u32; LANES]) -> u32 {
+    lane.iter()
+        .zip(limits)
+        .enumerate()
+        .fold(0u32, |mask, (t, (d, &limit))| {
+            mask | (u32::from((d.to_bits() as i32) < (limit as i32)) << t)
+        })
 }
 
 /// The distance between two feature vectors.
