@@ -387,6 +387,15 @@ pub fn run(args: ClassicArgs) -> Result<()> {
     for d in &detectors {
         config(d)?;
     }
+    if cfg!(debug_assertions) {
+        // A dev build keeps overflow checks, incremental codegen and 256
+        // codegen units even at opt-level 3: landsat's kNN took 27 ms there
+        // and 17 ms in release, so dev timings understate what users get.
+        eprintln!(
+            "warning: timing a dev build (overflow checks on); for the figures \
+             in docs/ run `cargo run --release -p xtask -- classic ...`"
+        );
+    }
     // One folder per run, so concurrent runs never read each other's inputs.
     let raw_dir = project_root()
         .join("target")
@@ -453,6 +462,7 @@ pub fn run(args: ClassicArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let doc = json!({
             "protocol": "transductive: z-score X with its own mean/std (0 -> 1), fit on all rows, score all rows (PyOD decision_scores_), AUROC vs y",
+            "build": if cfg!(debug_assertions) { "dev" } else { "release" },
             "repeat": args.repeat,
             "iforest_seeds": args.iforest_seeds,
             "cap_rows": args.cap_rows,
