@@ -165,9 +165,7 @@ impl KdTree {
         stack.clear();
         stack.push((0, self.box_distance(0, q)));
         while let Some((node, near)) = stack.pop() {
-            // `>`, not `>=`: a row at exactly the k-th distance with a lower
-            // index would still win the tie.
-            if near > best[k - 1].0 {
+            if near >= best[k - 1].0 {
                 continue;
             }
             let n = self.nodes[node as usize];
@@ -187,21 +185,16 @@ impl KdTree {
                             *a += t * t;
                         }
                     }
-                    // Ties go to the lower row index, whatever the visiting
-                    // order: scikit-learn's brute force does the same, and
-                    // its kd_tree and ball_tree land within 3e-5 AUROC of it
-                    // on duplicate-heavy sets, where breaking ties by our
-                    // visiting order moved LOF on donors by 0.0085.
                     for (t, &d2) in acc.iter().enumerate() {
-                        if d2 > best[k - 1].0 {
+                        if d2 >= best[k - 1].0 {
                             continue;
                         }
                         let orig = self.order[piece + t];
-                        if orig as usize == skip || (d2, orig) >= best[k - 1] {
+                        if orig as usize == skip {
                             continue;
                         }
                         let mut pos = k - 1;
-                        while pos > 0 && best[pos - 1] > (d2, orig) {
+                        while pos > 0 && best[pos - 1].0 > d2 {
                             best[pos] = best[pos - 1];
                             pos -= 1;
                         }
