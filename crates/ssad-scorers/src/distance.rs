@@ -776,38 +776,57 @@ impl Index {
         let mut dist = vec![0.0f64; n * k];
         let mut idx = vec![0u32; n * k];
         let merge_row =
-            |merged: &mut Vec<(f32, u32)>,
+            |(merged, heads): &mut (Vec<(f32, u32)>, Vec<usize>),
              (i, (dist_row, idx_row)): (usize, (&mut [f64], &mut [u32]))| {
                 // Every off-diagonal pair was scored in exactly one buffer and the
                 // diagonal ones are in all of them (identical entries): the k best
-                // distinct candidates of their union win.
+                // distinct candidates of their union win. Each buffer row is
+                // ascending, so they are merged, not sorted (a sort of the 2k
+                // entries per row was a tenth of LOF's time).
                 let p = position[i] as usize;
                 merged.clear();
-                merged.extend(
-                    buffers
+                heads.clear();
+                heads.resize(buffers.len(), 0);
+                while merged.len() < k {
+                    let mut next: Option<(usize, (f32, u32))> = None;
+                    for (b, buffer) in buffers.iter().enumerate() {
+                        let Some(&c) = buffer[p * k..(p + 1) * k].get(heads[b]) else {
+                            continue;
+                        };
+                        if c.1 == u32::MAX {
+                            continue;
+                        }
+                        if next.is_none_or(|(_, n)| (c.0.to_bits(), c.1) < (n.0.to_bits(), n.1)) {
+                            next = Some((b, c));
+                        }
+                    }
+                    let Some((b, (d2, j))) = next else { break };
+                    heads[b] += 1;
+                    let j = perm[j as usize];
+                    // Copies of one candidate share its distance, so a repeat
+                    // can only sit among the last entries of equal distance.
+                    let repeat = merged
                         .iter()
-                        .flat_map(|b| b[p * k..(p + 1) * k].iter().copied())
-                        .filter(|&(_, j)| j != u32::MAX)
-                        .map(|(d2, j)| (d2, perm[j as usize])),
-                );
-                if buffers.len() > 1 {
-                    merged.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-                    merged.dedup_by_key(|c| c.1);
-                    merged.truncate(k);
+                        .rev()
+                        .take_while(|m| m.0.to_bits() == d2.to_bits())
+                        .any(|m| m.1 == j);
+                    if !repeat {
+                        merged.push((d2, j));
+                    }
                 }
                 self.finish_row(self.data.row(i), merged, dist_row, idx_row);
             };
         if serial {
-            let mut merged = Vec::with_capacity(k);
+            let mut scratch = (Vec::with_capacity(k), Vec::new());
             dist.chunks_mut(k)
                 .zip(idx.chunks_mut(k))
                 .enumerate()
-                .for_each(|row| merge_row(&mut merged, row));
+                .for_each(|row| merge_row(&mut scratch, row));
         } else {
             dist.par_chunks_mut(k)
                 .zip(idx.par_chunks_mut(k))
                 .enumerate()
-                .for_each_init(Vec::new, merge_row);
+                .for_each_init(|| (Vec::new(), Vec::new()), merge_row);
         }
         Some(Neighbours { k, dist, idx })
     }
