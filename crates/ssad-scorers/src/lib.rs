@@ -44,6 +44,7 @@ mod knn;
 mod linalg;
 mod lof;
 mod mahalanobis;
+mod numpy_sum;
 mod ocsvm;
 mod pca;
 pub mod persist;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use ssad_core::MatrixView;
 
 use crate::distance::{dot_block, multiversion, SERIAL_WORK};
+use crate::numpy_sum::numpy_sum;
 
 /// PCA's passes run on the calling thread up to this many `rows × d × d`
 /// (`rows × d × k` when scoring). Besides the GEMM each row costs a
@@ -184,19 +185,6 @@ multiversion! {
     }
 }
 
-/// The sum of `v` over four running sums (one sum waits on each addition).
-fn sum4(v: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let chunks = v.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x;
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
 /// Appends the standardised rows of `x` to `z` (cleared first).
 fn standardize_into(x: MatrixView<'_>, mean: &[f64], scale: &[f64], z: &mut Vec<f64>) {
     z.clear();
@@ -300,7 +288,7 @@ impl FittedScorer for FittedPca {
             for ((row, dot_row), score) in rows.chunks_exact(d).zip(dots.chunks_exact(k)).zip(out) {
                 let z2: f64 = row.iter().map(|a| a * a).sum();
                 component_terms(&mut terms, dot_row, &norms, &inverse_weights, z2);
-                *score = sum4(&terms);
+                *score = numpy_sum(&terms);
             }
         };
         if x.rows().saturating_mul(d).saturating_mul(k) <= PCA_SERIAL_WORK {
