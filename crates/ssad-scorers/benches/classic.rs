@@ -2,6 +2,10 @@
 //!
 //! `cargo bench -p ssad-scorers --bench classic`. The kNN case is the issue's
 //! 10^5 × 32 exact search (every row's 5 nearest neighbours among all rows).
+//! The `small` group covers the shapes of the ADBench classical sets that
+//! decide the median speed-up over PyOD: a few hundred to a few thousand rows,
+//! where the k-d tree (≤ 15 features), the brute-force tiles and the fixed
+//! costs of a call each take their turn.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::SeedableRng;
@@ -52,5 +56,27 @@ fn iforest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, knn, lof, iforest);
+/// kNN and LOF at the sizes of the small classical sets: a tiny brute-force
+/// search (WPBC: 198 × 33), a small tree (Pima: 768 × 8), a low-dimensional
+/// tree with thousands of rows (Wilt: 4,819 × 5) and a mid-width brute-force
+/// search (letter: 1,600 × 32).
+fn small(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cpu_small");
+    g.sample_size(20);
+    for (seed, (rows, cols)) in [(198, 33), (768, 8), (4_819, 5), (1_600, 32)]
+        .into_iter()
+        .enumerate()
+    {
+        let x = gaussian(rows, cols, 10 + seed as u64);
+        g.bench_function(format!("knn_{rows}x{cols}_k5"), |b| {
+            b.iter(|| KnnConfig::default().fit_score(x.view()).expect("knn"))
+        });
+        g.bench_function(format!("lof_{rows}x{cols}_k20"), |b| {
+            b.iter(|| LofConfig::default().fit_score(x.view()).expect("lof"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, knn, lof, iforest, small);
 criterion_main!(benches);
