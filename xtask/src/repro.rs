@@ -325,77 +325,88 @@ pub fn run(args: ReproArgs) -> Result<()> {
     let git = git_sha(&root);
     let names: Vec<&str> = spec.datasets.iter().map(|d| d.name.as_str()).collect();
     let started = Instant::now();
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    let mut waiting = Vec::new();
-    for dataset in &spec.datasets {
-        if !selected(&args.datasets, &dataset.name, &names) {
-            // Left out of this run: report it from the cache if it is all there.
-            if dataset.kind == DataKind::Tabular {
-                let file = data_root.join(&dataset.file);
-                let tab = TabularCtx {
-                    ctx: &ctx,
-                    dataset,
-                    file: &file,
-                    cache: &cache,
-                    git: &git,
-                };
-                for method in &spec.methods {
-                    if let Some(row) = run_tabular(&tab, method, None, &mut waiting)? {
-                        rows.push(row);
-                    } else if method.only.is_empty() || method.only.contains(&dataset.name) {
-                        skipped.push(format!(
-                            "{} / {}: left out of this run (`--datasets`), and not all \
-                             of its seeds are in the cache yet",
-                            dataset.name, method.label
-                        ));
+    // A shard looks for the other shards' seeds before training its own, so
+    // seeds stored meanwhile are missed: one more pass, from the cache, finds
+    // them, and the last shard to finish writes the table whatever its index.
+    let mut rescanned = false;
+    let (rows, skipped) = loop {
+        let mut rows = Vec::new();
+        let mut skipped = Vec::new();
+        let mut waiting = Vec::new();
+        for dataset in &spec.datasets {
+            if !selected(&args.datasets, &dataset.name, &names) {
+                // Left out of this run: report it from the cache if it is all there.
+                if dataset.kind == DataKind::Tabular {
+                    let file = data_root.join(&dataset.file);
+                    let tab = TabularCtx {
+                        ctx: &ctx,
+                        dataset,
+                        file: &file,
+                        cache: &cache,
+                        git: &git,
+                    };
+                    for method in &spec.methods {
+                        if let Some(row) = run_tabular(&tab, method, None, &mut waiting)? {
+                            rows.push(row);
+                        } else if method.only.is_empty() || method.only.contains(&dataset.name) {
+                            skipped.push(format!(
+                                "{} / {}: left out of this run (`--datasets`), and not all \
+                                 of its seeds are in the cache yet",
+                                dataset.name, method.label
+                            ));
+                        }
                     }
                 }
-            }
-            continue;
-        }
-        if dataset.kind != DataKind::Tabular {
-            match ImageData::read(&root, &data_root, dataset)? {
-                Ok(images) => rows.extend(run_images(&ctx, &spec, dataset, &images)?),
-                Err(why) => {
-                    eprintln!("skipping {}: {why}", dataset.name);
-                    skipped.push(format!("{}: {why}", dataset.name));
-                }
-            }
-            continue;
-        }
-        let path = data_root.join(&dataset.file);
-        if !path.exists() {
-            eprintln!("skipping {}: {} not found", dataset.name, path.display());
-            skipped.push(format!("{}: {} not found", dataset.name, path.display()));
-            continue;
-        }
-        let loaded = Loaded::read(&path, &dataset.split)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if let Some((_, Some(max))) = reduced.map(|(_, q)| (q, q.max_rows)) {
-            if loaded.rows() > max {
-                eprintln!(
-                    "skipping {} in the reduced setting: {} rows > {max}",
-                    dataset.name,
-                    loaded.rows()
-                );
                 continue;
             }
-        }
-        let tab = TabularCtx {
-            ctx: &ctx,
-            dataset,
-            file: &path,
-            cache: &cache,
-            git: &git,
-        };
-        for method in &spec.methods {
-            if let Some(row) = run_tabular(&tab, method, Some(&loaded), &mut waiting)? {
-                rows.push(row);
+            if dataset.kind != DataKind::Tabular {
+                match ImageData::read(&root, &data_root, dataset)? {
+                    Ok(images) => rows.extend(run_images(&ctx, &spec, dataset, &images)?),
+                    Err(why) => {
+                        eprintln!("skipping {}: {why}", dataset.name);
+                        skipped.push(format!("{}: {why}", dataset.name));
+                    }
+                }
+                continue;
+            }
+            let path = data_root.join(&dataset.file);
+            if !path.exists() {
+                eprintln!("skipping {}: {} not found", dataset.name, path.display());
+                skipped.push(format!("{}: {} not found", dataset.name, path.display()));
+                continue;
+            }
+            let loaded = Loaded::read(&path, &dataset.split)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if let Some((_, Some(max))) = reduced.map(|(_, q)| (q, q.max_rows)) {
+                if loaded.rows() > max {
+                    eprintln!(
+                        "skipping {} in the reduced setting: {} rows > {max}",
+                        dataset.name,
+                        loaded.rows()
+                    );
+                    continue;
+                }
+            }
+            let tab = TabularCtx {
+                ctx: &ctx,
+                dataset,
+                file: &path,
+                cache: &cache,
+                git: &git,
+            };
+            for method in &spec.methods {
+                if let Some(row) = run_tabular(&tab, method, Some(&loaded), &mut waiting)? {
+                    rows.push(row);
+                }
             }
         }
-    }
-    if !waiting.is_empty() {
+        if waiting.is_empty() {
+            break (rows, skipped);
+        }
+        if args.shard.is_some() && !args.fresh && !rescanned {
+            rescanned = true;
+            continue;
+        }
         // Another shard's seeds are still to come: a table now would drop
         // their rows, so the run that completes them writes it.
         eprintln!(
@@ -403,7 +414,7 @@ pub fn run(args: ReproArgs) -> Result<()> {
             waiting.join(", ")
         );
         return Ok(());
-    }
+    };
     if rows.is_empty() {
         bail!(
             "no dataset of the spec was found under {}:\n  {}",
