@@ -403,7 +403,10 @@ pub fn run(args: ReproArgs) -> Result<()> {
         if waiting.is_empty() {
             break (rows, skipped);
         }
-        if args.shard.is_some() && !args.fresh && !rescanned {
+        // Image runs are neither sharded nor cached, so a second pass would
+        // train them again: only all-tabular specs rescan.
+        let all_tabular = spec.datasets.iter().all(|d| d.kind == DataKind::Tabular);
+        if args.shard.is_some() && !args.fresh && !rescanned && all_tabular {
             rescanned = true;
             continue;
         }
