@@ -10,6 +10,10 @@ R > 1, more while the fits add up to less than --min-timed-seconds, at most
 --max-runs, as on the Rust side; each detector is first fitted once, untimed, on
 the first --warm-up-rows rows). With --iforest-seeds S, IForest runs
 with random_state 0..S-1: `auroc` is their mean and `aurocs` lists them.
+With --row-orders R, every other detector is also fitted (untimed) on R seeded
+permutations of the rows, and `row_order_aurocs` lists those AUROCs: a
+deterministic detector whose tie-breaking follows the row order (scikit-learn's
+KD-tree sums for KDE) shows how far its own AUROC moves with the order alone.
 """
 
 import argparse
@@ -53,6 +57,12 @@ def make(name, seed=0):
     raise ValueError(name)
 
 
+def row_order_auroc(name, x, y, seed):
+    order = np.random.RandomState(seed).permutation(len(y))
+    det = make(name, 0).fit(x[order])
+    return float(roc_auc_score(y[order], np.asarray(det.decision_scores_, dtype=np.float64)))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--input-dir", required=True)
@@ -64,6 +74,7 @@ def main():
     p.add_argument("--min-timed-seconds", type=float, default=0.0)
     p.add_argument("--max-runs", type=int, default=1)
     p.add_argument("--warm-up-rows", type=int, default=64)
+    p.add_argument("--row-orders", type=int, default=0)
     a = p.parse_args()
     warnings.filterwarnings("ignore")
     src = pathlib.Path(a.input_dir)
@@ -109,6 +120,10 @@ def main():
                 res[name] = {"auroc": float(np.mean(aurocs)), "seconds": seconds}
                 if len(aurocs) > 1:
                     res[name]["aurocs"] = aurocs
+                if name != "iforest" and a.row_orders > 0:
+                    res[name]["row_order_aurocs"] = [
+                        row_order_auroc(name, x, y, s) for s in range(1, a.row_orders + 1)
+                    ]
             except Exception as e:  # noqa: BLE001 - report, keep going
                 res[name] = {"error": f"{type(e).__name__}: {e}"}
         out[stem] = res

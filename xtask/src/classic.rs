@@ -88,6 +88,11 @@ pub struct ClassicArgs {
     /// Also write the per-dataset table and the summary as Markdown here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// With --vs-pyod, also fit PyOD's deterministic detectors on this many
+    /// seeded row permutations (untimed) and report the range of their AUROCs:
+    /// how far PyOD's own result moves when ties are broken in another order.
+    #[arg(long, default_value_t = 0)]
+    pyod_row_orders: usize,
 }
 
 fn config(name: &str) -> Result<ScorerConfig> {
@@ -336,6 +341,8 @@ fn run_pyod(args: &ClassicArgs, raw_dir: &Path, detectors: &[String]) -> Result<
         .arg(WARM_UP_ROWS.to_string())
         .arg("--iforest-seeds")
         .arg(args.iforest_seeds.max(1).to_string())
+        .arg("--row-orders")
+        .arg(args.pyod_row_orders.to_string())
         .status()
         .with_context(|| format!("running {}", script.display()))?
         .success();
@@ -465,6 +472,7 @@ pub fn run(args: ClassicArgs) -> Result<()> {
             "build": if cfg!(debug_assertions) { "dev" } else { "release" },
             "repeat": args.repeat,
             "iforest_seeds": args.iforest_seeds,
+            "pyod_row_orders": args.pyod_row_orders,
             "cap_rows": args.cap_rows,
             "results": results,
             "vs_pyod": summary,
@@ -491,6 +499,9 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
     );
     let mut diffs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut row_order_notes = Vec::new();
+    // |ours − PyOD|, or the distance to PyOD's row-order range where measured.
+    let mut order_aware: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for r in results.iter_mut() {
         let stem = r["dataset"].as_str().unwrap_or_default().to_owned();
         let mut line = format!("{stem:<22} ");
@@ -516,6 +527,18 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
             r["detectors"][d]["pyod"] = theirs.clone();
             r["detectors"][d]["auroc_diff"] = json!(diff);
             r["detectors"][d]["speedup"] = json!(ratio);
+            let mut off = diff.abs();
+            if let Some((lo, hi)) = row_order_range(theirs) {
+                let beyond = (lo - a).max(a - hi).max(0.0);
+                off = beyond;
+                r["detectors"][d]["pyod_row_order_range"] = json!([lo, hi]);
+                r["detectors"][d]["beyond_pyod_row_order_range"] = json!(beyond);
+                row_order_notes.push(format!(
+                    "  {stem} {d}: PyOD {lo:.4}..{hi:.4} over {} row orders; ours {a:.4}, {beyond:.4} outside",
+                    theirs["row_order_aurocs"].as_array().map_or(0, Vec::len) + 1
+                ));
+            }
+            order_aware.entry(d).or_default().push(off);
         }
         println!("{line}");
     }
@@ -534,19 +557,40 @@ fn compare(results: &mut [Value], pyod: &Value, detectors: &[String]) -> Value {
             med_ratio.unwrap_or(f64::NAN)
         ));
         worst.push_str(&format!("{max_abs:>9.4} {:>7}", ""));
-        summary.insert(
-            d.clone(),
-            json!({
-                "median_auroc_diff": med_diff,
-                "mean_auroc_diff": mean_diff,
-                "max_abs_auroc_diff": max_abs,
-                "median_speedup": med_ratio,
-                "datasets_compared": diff.len(),
-            }),
-        );
+        let mut entry = json!({
+            "median_auroc_diff": med_diff,
+            "mean_auroc_diff": mean_diff,
+            "max_abs_auroc_diff": max_abs,
+            "median_speedup": med_ratio,
+            "datasets_compared": diff.len(),
+        });
+        if !row_order_notes.is_empty() {
+            let worst_off = order_aware
+                .get(d.as_str())
+                .map_or(0.0, |v| v.iter().fold(0.0f64, |m, x| m.max(*x)));
+            entry["max_abs_auroc_diff_beyond_pyod_row_orders"] = json!(worst_off);
+        }
+        summary.insert(d.clone(), entry);
     }
     println!("{line}\n{worst}");
+    if !row_order_notes.is_empty() {
+        println!("PyOD's AUROC over row permutations (the given order included):");
+        println!("{}", row_order_notes.join("\n"));
+    }
     Value::Object(summary)
+}
+
+/// The lowest and highest AUROC PyOD gave over the given row order and the
+/// permuted ones, when the run asked for permutations.
+fn row_order_range(pyod: &Value) -> Option<(f64, f64)> {
+    let base = pyod["auroc"].as_f64()?;
+    let permuted = pyod["row_order_aurocs"].as_array()?;
+    Some(
+        permuted
+            .iter()
+            .filter_map(Value::as_f64)
+            .fold((base, base), |(lo, hi), v| (lo.min(v), hi.max(v))),
+    )
 }
 
 /// The per-dataset table (our AUROC, difference to PyOD, PyOD time / ours) and
@@ -569,9 +613,17 @@ fn markdown(results: &[Value], summary: &Value, detectors: &[String]) -> String 
         ));
         for d in detectors {
             let v = &r["detectors"][d];
+            let range = match v["pyod_row_order_range"].as_array().map(Vec::as_slice) {
+                Some([lo, hi]) => format!(
+                    "; PyOD {:.4}–{:.4} over row orders",
+                    lo.as_f64().unwrap_or(f64::NAN),
+                    hi.as_f64().unwrap_or(f64::NAN)
+                ),
+                _ => String::new(),
+            };
             let text = match (v["auroc"].as_f64(), v["auroc_diff"].as_f64()) {
                 (Some(a), Some(diff)) => format!(
-                    "{a:.4} ({diff:+.4}, {:.1}×)",
+                    "{a:.4} ({diff:+.4}, {:.1}×{range})",
                     v["speedup"].as_f64().unwrap_or(f64::NAN)
                 ),
                 (Some(a), None) if v["pyod"].get("error").is_some() => {
@@ -601,4 +653,17 @@ fn markdown(results: &[Value], summary: &Value, detectors: &[String]) -> String 
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_order_range_spans_the_given_and_the_permuted_orders() {
+        let pyod = json!({"auroc": 0.617, "row_order_aurocs": [0.5674, 0.5618, 0.5966]});
+        assert_eq!(row_order_range(&pyod), Some((0.5618, 0.617)));
+        // Without permutations (the default run) there is no range.
+        assert_eq!(row_order_range(&json!({"auroc": 0.6})), None);
+    }
 }

@@ -212,9 +212,32 @@ fn lanes(row: &[f32]) -> impl Iterator<Item = &[f32; LANES]> {
 
 /// Bit `t` set where `lane[t]` (a non-negative distance) is below the
 /// threshold bits `limits[t]`. Both are under 2³¹, so the signed compare of the
-/// bits orders them like the values, and the fold becomes one vector compare.
+/// bits orders them like the values.
 #[inline(always)]
 fn below(lane: &[f32; LANES], limits: &[u32; LANES]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Four compares and four sign-bit gathers: written as a fold, LLVM
+        // compiled this to part-scalar compares and a shuffle reduction,
+        // about three times the instructions, and the scans of the GEMM
+        // search took 5-13% longer.
+        use std::arch::x86_64::{
+            __m128i, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_loadu_si128, _mm_movemask_ps,
+        };
+        let mut mask = 0u32;
+        for q in 0..LANES / 4 {
+            // SAFETY: SSE2 is part of the x86-64 baseline, and both loads read
+            // the 16 bytes at elements `4q..4q + 4` of a `LANES`-element array.
+            let bits = unsafe {
+                let d = _mm_loadu_si128(lane.as_ptr().add(4 * q).cast::<__m128i>());
+                let l = _mm_loadu_si128(limits.as_ptr().add(4 * q).cast::<__m128i>());
+                _mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(d, l)))
+            };
+            mask |= (bits as u32) << (4 * q);
+        }
+        mask
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     lane.iter()
         .zip(limits)
         .enumerate()
@@ -900,6 +923,21 @@ mod tests {
             assert!((0..data.rows()).all(|i| !sym.idx_row(i).contains(&(i as u32))));
             assert_eq!(sym.dist_row(7)[0], 0.0);
             assert_eq!(sym.idx_row(7)[0], 500);
+        }
+    }
+
+    #[test]
+    fn below_marks_exactly_the_lanes_under_their_limits() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let lane: [f32; LANES] = std::array::from_fn(|_| f32::from(rng.random_range(0u8..8)));
+            // Limits equal to a lane's value must not mark it.
+            let limits: [u32; LANES] =
+                std::array::from_fn(|_| f32::from(rng.random_range(0u8..8)).to_bits());
+            let want = (0..LANES).fold(0u32, |m, t| {
+                m | (u32::from(lane[t] < f32::from_bits(limits[t])) << t)
+            });
+            assert_eq!(below(&lane, &limits), want);
         }
     }
 

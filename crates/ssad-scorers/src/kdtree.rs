@@ -185,7 +185,15 @@ impl KdTree {
                             *a += t * t;
                         }
                     }
-                    for (t, &d2) in acc.iter().enumerate() {
+                    // Most of a leaf's rows lose: one mask of the rows below
+                    // the k-th distance on entry (a superset of the winners,
+                    // as it only shrinks), then only those are visited. A
+                    // compare and branch per row took 4-7% longer on LOF.
+                    let mut hits = below(acc, best[k - 1].0);
+                    while hits != 0 {
+                        let t = hits.trailing_zeros() as usize;
+                        hits &= hits - 1;
+                        let d2 = acc[t];
                         if d2 >= best[k - 1].0 {
                             continue;
                         }
@@ -294,6 +302,37 @@ impl KdTree {
     }
 }
 
+const _: () = assert!(LEAF_SIZE <= 64, "a leaf piece's mask is a u64");
+
+/// Bit `t` set where `acc[t] < limit` (`acc` holds at most 64 entries).
+#[inline(always)]
+fn below(acc: &[f64], limit: f64) -> u64 {
+    debug_assert!(acc.len() <= 64);
+    let mut mask = 0u64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cmplt_pd, _mm_loadu_pd, _mm_movemask_pd, _mm_set1_pd};
+        let pairs = acc.len() / 2;
+        // SAFETY: SSE2 is part of the x86-64 baseline; each load reads the two
+        // entries `2p, 2p + 1 < acc.len()`.
+        unsafe {
+            let lim = _mm_set1_pd(limit);
+            for p in 0..pairs {
+                let v = _mm_loadu_pd(acc.as_ptr().add(2 * p));
+                mask |= (_mm_movemask_pd(_mm_cmplt_pd(v, lim)) as u64) << (2 * p);
+            }
+        }
+        if acc.len() % 2 == 1 && acc[acc.len() - 1] < limit {
+            mask |= 1 << (acc.len() - 1);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (t, &v) in acc.iter().enumerate() {
+        mask |= u64::from(v < limit) << t;
+    }
+    mask
+}
+
 /// The feature of the largest `hi − lo` and that spread (the first on ties;
 /// `(0, 0)` when every spread is zero or there are no features).
 pub(crate) fn widest_dimension<T>(lo: &[T], hi: &[T]) -> (usize, T)
@@ -314,4 +353,25 @@ where
                 }
             },
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_marks_exactly_the_entries_under_the_limit() {
+        // Every length a leaf piece can have (odd ones exercise the tail),
+        // with entries equal to the limit, which must not be marked.
+        for len in 0..=LEAF_SIZE {
+            let acc: Vec<f64> = (0..len).map(|t| ((t * 37) % 11) as f64 * 0.5).collect();
+            for limit in [0.0, 1.5, 2.0, 5.0, f64::INFINITY] {
+                let want = acc
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (t, &v)| m | (u64::from(v < limit) << t));
+                assert_eq!(below(&acc, limit), want, "len {len}, limit {limit}");
+            }
+        }
+    }
 }
