@@ -220,7 +220,7 @@ fn below(lane: &[f32; LANES], limits: &[u32; LANES]) -> u32 {
         // Four compares and four sign-bit gathers: written as a fold, LLVM
         // compiled this to part-scalar compares and a shuffle reduction,
         // about three times the instructions, and the scans of the GEMM
-        // search took 5-13% longer.
+        // search took 4-13% longer.
         use std::arch::x86_64::{
             __m128i, _mm_castsi128_ps, _mm_cmplt_epi32, _mm_loadu_si128, _mm_movemask_ps,
         };

@@ -188,7 +188,7 @@ impl KdTree {
                     // Most of a leaf's rows lose: one mask of the rows below
                     // the k-th distance on entry (a superset of the winners,
                     // as it only shrinks), then only those are visited. A
-                    // compare and branch per row took 4-7% longer on LOF.
+                    // compare and branch per row took 3-8% longer on LOF.
                     let mut hits = below(acc, best[k - 1].0);
                     while hits != 0 {
                         let t = hits.trailing_zeros() as usize;
