@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p ssad-scorers --bench classic`. The kNN case is the issue's
 //! 10^5 × 32 exact search (every row's 5 nearest neighbours among all rows).
-//! The `small` group covers the shapes of the ADBench classical sets that
+//! The `cpu_small` group covers the shapes of the ADBench classical sets that
 //! decide the median speed-up over PyOD: a few hundred to a few thousand rows,
 //! where the k-d tree (≤ 15 features), the brute-force tiles and the fixed
 //! costs of a call each take their turn.
